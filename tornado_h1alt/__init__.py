@@ -1,0 +1,40 @@
+"""tornado_h1alt: a from-scratch HTTP/1.x engine for Tornado.
+
+The same public surface as `tornado.http1connection`, plus the ways to swap
+it into an application: `install` / `uninstall` / `installed`, an
+`HTTPServer` subclass and a `SimpleAsyncHTTPClient` subclass.
+"""
+
+from __future__ import annotations
+
+from .client import SimpleAsyncHTTPClient
+from .connection import (
+    MAX_INTERIM_RESPONSES,
+    HTTP1Connection,
+    HTTP1ConnectionParameters,
+    is_transfer_encoding_chunked,
+    parse_hex_int,
+    parse_int,
+)
+from .install import install, installed, is_installed, uninstall
+from .server import HTTP1ServerConnection, HTTPServer
+
+__version__ = "0.1.0"
+
+# Tornado 6.5+ exposes the 1xx cap under this name and its tests import it.
+_MAX_1XX_RESPONSES = MAX_INTERIM_RESPONSES
+
+__all__ = [
+    "HTTP1Connection",
+    "HTTP1ConnectionParameters",
+    "HTTP1ServerConnection",
+    "HTTPServer",
+    "SimpleAsyncHTTPClient",
+    "install",
+    "installed",
+    "is_installed",
+    "is_transfer_encoding_chunked",
+    "parse_hex_int",
+    "parse_int",
+    "uninstall",
+]

@@ -1,0 +1,216 @@
+"""Where a message body starts and ends, and whether the connection survives.
+
+RFC 9112 section 6.3 decides the length of a received message body; the same
+rules, seen from the sender, decide how we frame what we write.  Both sides
+of the engine call these functions, so reading and writing can never
+disagree about framing.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
+
+from . import _abnf
+from ._errors import ProtocolError
+
+__all__ = [
+    "BodyKind",
+    "Framing",
+    "NO_BODY",
+    "connection_options",
+    "field_values",
+    "received_framing",
+    "response_has_no_body",
+    "request_keeps_alive",
+    "response_keeps_alive",
+]
+
+Fields = Sequence[Tuple[str, str]]
+
+
+class BodyKind(enum.Enum):
+    """How the end of a message body is found."""
+
+    NONE = "none"  # no body at all (HEAD responses, 1xx, 204, 304)
+    LENGTH = "length"  # exactly ``Framing.length`` bytes
+    CHUNKED = "chunked"  # the chunked transfer coding (RFC 9112 7.1)
+    UNTIL_CLOSE = "until-close"  # everything until the peer closes
+
+
+class Framing(NamedTuple):
+    """A body framing decision: its kind and, for LENGTH, the byte count."""
+
+    kind: BodyKind
+    length: int = 0
+
+
+NO_BODY = Framing(BodyKind.NONE)
+CHUNKED = Framing(BodyKind.CHUNKED)
+UNTIL_CLOSE = Framing(BodyKind.UNTIL_CLOSE)
+
+
+def field_values(fields: Fields, name: str) -> List[str]:
+    """All values of the field ``name`` (lower-case), in order."""
+    return [value for field_name, value in fields if field_name.lower() == name]
+
+
+def split_list(values: Iterable[str]) -> List[str]:
+    """Elements of a comma-separated list field (RFC 9110 5.6.1), across lines."""
+    elements: List[str] = []
+    for value in values:
+        elements.extend(_abnf.list_separator.split(value.strip(" \t")))
+    return elements
+
+
+def connection_options(fields: Fields) -> List[str]:
+    """The lower-cased connection options (RFC 9110 7.6.1) of a message."""
+    return [
+        option.lower() for option in split_list(field_values(fields, "connection")) if option
+    ]
+
+
+def response_has_no_body(request_method: Optional[str], status_code: int) -> bool:
+    """RFC 9112 6.3 rule 1: responses that never carry content."""
+    return (
+        request_method == "HEAD"
+        or 100 <= status_code < 200
+        or status_code in (204, 304)
+    )
+
+
+def _content_length(values: List[str]) -> int:
+    # RFC 9110 8.6: a recipient may accept a list of identical values (a
+    # proxy's merge of duplicated fields); anything else is unrecoverable
+    # framing and must be refused (RFC 9112 6.3 rule 5).
+    elements = split_list(values)
+    if any(element != elements[0] for element in elements):
+        raise ProtocolError("Multiple unequal Content-Lengths: %r" % ", ".join(values))
+    # 1*DIGIT and nothing else: no sign, no whitespace, no "0x".  Bound the
+    # digit count so that int() never works on an absurd string.
+    if not elements[0].isdigit() or not elements[0].isascii() or len(elements[0]) > 18:
+        raise ProtocolError("Only integer Content-Length is allowed: %s" % elements[0])
+    return int(elements[0])
+
+
+def received_framing(
+    *,
+    is_response: bool,
+    version: Tuple[int, int],
+    fields: Fields,
+    request_method: Optional[str] = None,
+    status_code: int = 0,
+) -> Framing:
+    """Decide how the body of a received message is delimited (RFC 9112 6.3).
+
+    Raises `ProtocolError` when the framing is ambiguous or unsupported:
+    this is where request smuggling is stopped, so every rule errs on the
+    side of refusing.
+    """
+    transfer_encoding = field_values(fields, "transfer-encoding")
+    content_length = field_values(fields, "content-length")
+
+    if is_response:
+        if 100 <= status_code < 200 and (transfer_encoding or content_length):
+            raise ProtocolError("Response code %d cannot have body" % status_code)
+        if status_code == 204 and (
+            transfer_encoding or (content_length and _content_length(content_length) != 0)
+        ):
+            raise ProtocolError("Response with code 204 should not have body")
+        if response_has_no_body(request_method, status_code):
+            return NO_BODY
+
+    if transfer_encoding:
+        # RFC 9112 6.1: a message with both is a smuggling attempt or a broken
+        # intermediary; we refuse it outright rather than guess which wins.
+        if content_length:
+            raise ProtocolError("Message with both Transfer-Encoding and Content-Length")
+        if not is_response and version < (1, 1):
+            # RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has
+            # faulty framing; 1.0 peers never produce it legitimately.
+            raise ProtocolError("Transfer-Encoding is not allowed in an HTTP/1.0 request")
+        codings = [coding.lower() for coding in split_list(transfer_encoding)]
+        if codings != ["chunked"]:
+            # RFC 9112 6.1: chunked must be the final coding, and we know no
+            # other coding; "gzip, chunked" is well framed but unsupported
+            # (501), anything else cannot be framed at all (400).
+            status = 501 if codings[-1:] == ["chunked"] else 400
+            raise ProtocolError(
+                "Unsupported Transfer-Encoding %s" % ", ".join(transfer_encoding), status
+            )
+        return CHUNKED
+    if content_length:
+        return Framing(BodyKind.LENGTH, _content_length(content_length))
+    if is_response:
+        return UNTIL_CLOSE
+    return Framing(BodyKind.LENGTH, 0)
+
+
+def request_keeps_alive(version: Tuple[int, int], fields: Fields) -> bool:
+    """Whether the connection may carry another request after this one (RFC 9112 9.3)."""
+    options = connection_options(fields)
+    if "close" in options:
+        return False
+    if version >= (1, 1):
+        return True
+    return "keep-alive" in options
+
+
+def response_keeps_alive(version: Tuple[int, int], fields: Fields, framing: Framing) -> bool:
+    """Whether a client may send another request after this response (RFC 9112 9.3)."""
+    if framing.kind is BodyKind.UNTIL_CLOSE:
+        return False
+    return request_keeps_alive(version, fields)
+
+
+def _declared_length(content_length: Optional[str]) -> Optional[int]:
+    if content_length is None:
+        return None
+    if not content_length.isdigit() or not content_length.isascii():
+        raise ValueError("invalid Content-Length %r" % content_length)
+    return int(content_length)
+
+
+def response_framing(
+    *,
+    request_method: Optional[str],
+    request_version: Tuple[int, int],
+    status_code: int,
+    content_length: Optional[str],
+) -> Framing:
+    """How we frame a response we send: the mirror of `received_framing`."""
+    if response_has_no_body(request_method, status_code):
+        # A HEAD response may announce the length the GET would have had
+        # (RFC 9110 9.3.2), but carries no content; 1xx, 204 and 304 have
+        # none either (RFC 9112 6.3 rule 1).
+        return NO_BODY
+    length = _declared_length(content_length)
+    if length is not None:
+        return Framing(BodyKind.LENGTH, length)
+    # RFC 9112 6.1: chunked may only be sent to a peer known to speak 1.1;
+    # to an HTTP/1.0 client the close of the connection ends the body.
+    if request_version >= (1, 1):
+        return CHUNKED
+    return UNTIL_CLOSE
+
+
+# Methods whose requests usually have content, so a request without a
+# Content-Length is sent chunked rather than with an empty body (Tornado's
+# long-standing client behaviour).
+METHODS_WITH_CONTENT = ("POST", "PUT", "PATCH")
+
+
+def request_framing(*, method: str, content_length: Optional[str]) -> Optional[Framing]:
+    """How we frame a request we send; None means "as the caller wrote it".
+
+    A request that is neither chunked nor has a Content-Length has an empty
+    body (RFC 9112 6.3 rule 7); Tornado has always let such requests pass
+    raw bytes through, and simple_httpclient relies on that for nothing, so
+    we keep the accounting loose only where Tornado did.
+    """
+    length = _declared_length(content_length)
+    if length is not None:
+        return Framing(BodyKind.LENGTH, length)
+    if method in METHODS_WITH_CONTENT:
+        return CHUNKED
+    return None

@@ -1,0 +1,490 @@
+"""Bytes in, events out: the incremental HTTP/1.1 message reader.
+
+No I/O happens here.  `MessageReader` is fed bytes (in any split) and hands
+back events; `MessageReader.wants` tells an adapter how much to read next so
+that it never consumes bytes that belong to the following message.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import List, NamedTuple, Optional, Tuple, Union
+
+from . import _abnf
+from ._errors import ProtocolError
+from ._framing import (
+    BodyKind,
+    Framing,
+    received_framing,
+    request_keeps_alive,
+    response_keeps_alive,
+)
+
+__all__ = [
+    "ConnectionClosed",
+    "Data",
+    "EndOfMessage",
+    "Head",
+    "MessageReader",
+    "ReadBytes",
+    "ReadUntil",
+    "ReadUntilClose",
+    "parse_head",
+]
+
+Fields = List[Tuple[str, str]]
+
+# The end of the header section: an empty line.  Bare LF is accepted as a
+# line terminator (RFC 9112 2.2), bare CR is not (checked per line).
+HEAD_END = re.compile(b"\r?\n\r?\n")
+LINE_END = re.compile(b"\n")
+# A chunk-size line may carry extensions; 4 KiB is far more than any real
+# one and bounds what a peer can make us buffer per chunk.
+MAX_CHUNK_LINE = 4096
+
+
+class Head(NamedTuple):
+    """A parsed start line and header section.
+
+    For a request ``start`` is ``(method, target, version)``; for a response
+    it is ``(version, status_code, reason)`` with the code as an int.
+    """
+
+    start: Tuple[object, object, object]
+    version: Tuple[int, int]
+    fields: Fields
+    framing: Framing
+    keep_alive: bool
+
+
+class Data(NamedTuple):
+    """A piece of message body (after removing chunk framing)."""
+
+    data: bytes
+
+
+class ConnectionClosed(NamedTuple):
+    """The peer closed the connection cleanly between two messages."""
+
+
+class EndOfMessage(NamedTuple):
+    """The body is complete; ``trailers`` holds any trailer fields (RFC 9112 7.1.2)."""
+
+    trailers: Fields
+
+
+Event = Union[Head, Data, EndOfMessage, ConnectionClosed]
+
+
+class ReadUntil(NamedTuple):
+    """Read up to and including a match of ``delimiter``, at most ``max_bytes``."""
+
+    delimiter: "re.Pattern[bytes]"
+    max_bytes: int
+
+
+class ReadBytes(NamedTuple):
+    """Read at most ``count`` bytes (fewer is fine)."""
+
+    count: int
+
+
+class ReadUntilClose(NamedTuple):
+    """Read at most ``count`` bytes; the end of the stream ends the body."""
+
+    count: int
+
+
+Want = Union[ReadUntil, ReadBytes, ReadUntilClose]
+
+
+def _parse_fields(lines: List[str], *, allow_obs_fold: bool, what: str) -> Fields:
+    fields: Fields = []
+    for line in lines:
+        if line[:1] in (" ", "\t"):
+            # RFC 9112 5.2: obs-fold.  A server must refuse it or unfold it;
+            # we refuse (it has no legitimate modern use and is a classic
+            # smuggling tool).  A user agent must unfold it: replace the fold
+            # with a space.
+            if not allow_obs_fold or not fields:
+                raise ProtocolError(
+                    "%s line cannot start with whitespace, folding not supported" % what
+                )
+            continuation = line.strip(" \t")
+            if _abnf.field_value_forbidden.search(continuation):
+                raise ProtocolError("Invalid header value %r" % continuation)
+            name, value = fields[-1]
+            fields[-1] = (name, (value + " " + continuation) if value else continuation)
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise ProtocolError("no colon in %s line" % what)
+        # RFC 9112 5.1: no whitespace is allowed between the field name and
+        # the colon; a server MUST reject such a message with 400.
+        if not _abnf.field_name.fullmatch(name):
+            raise ProtocolError("Invalid header name %r" % name)
+        value = value.strip(" \t")
+        # RFC 9110 5.5: CR, LF and NUL (and other controls) are invalid in a
+        # field value and a recipient MUST reject or replace them; we reject.
+        if _abnf.field_value_forbidden.search(value):
+            raise ProtocolError("Invalid header value %r" % value)
+        fields.append((name, value))
+    return fields
+
+
+def _split_lines(block: str) -> List[str]:
+    lines = block.split("\n")
+    for index, line in enumerate(lines):
+        if line.endswith("\r"):
+            line = lines[index] = line[:-1]
+        # RFC 9112 2.2: a bare CR outside a quoted context MUST be treated as
+        # invalid (or replaced by SP); a lone CR is a framing disagreement
+        # waiting to happen, so we refuse it.
+        if "\r" in line:
+            raise ProtocolError("bare CR in message head")
+    return lines
+
+
+def _check_host(version: Tuple[int, int], fields: Fields) -> None:
+    # RFC 9112 3.2: a server MUST respond 400 to an HTTP/1.1 request that
+    # lacks a Host field, has more than one, or has an invalid value.
+    hosts = [value for name, value in fields if name.lower() == "host"]
+    if not hosts:
+        if version >= (1, 1):
+            raise ProtocolError("Missing Host header")
+        return
+    if len(hosts) > 1 or "," in hosts[0]:
+        raise ProtocolError("Multiple host headers not allowed: %r" % ", ".join(hosts))
+    if not _abnf.host.fullmatch(hosts[0]):
+        raise ProtocolError("Invalid Host header: %r" % hosts[0])
+
+
+def parse_head(
+    block: bytes,
+    *,
+    is_response: bool,
+    request_method: Optional[str] = None,
+) -> Head:
+    """Parse a complete message head (start line and fields, without the final empty line).
+
+    ``request_method`` is the method of the request a response answers; it
+    decides whether the response can have a body.
+    """
+    lines = _split_lines(block.decode("latin-1"))
+    start_line = lines[0]
+    if is_response:
+        match = _abnf.status_line.fullmatch(start_line)
+        if match is None:
+            raise ProtocolError("Error parsing response start line")
+        version_text, code_text, reason = match.groups()
+        start: Tuple[object, object, object] = (version_text, int(code_text), reason or "")
+    else:
+        match = _abnf.request_line.fullmatch(start_line)
+        if match is None:
+            # RFC 9112 3: an invalid request-line SHOULD get a 400.
+            raise ProtocolError("Malformed HTTP request line")
+        method, target, version_text = match.groups()
+        start = (method, target, version_text)
+    version = (int(version_text[5]), int(version_text[7]))
+    if version[0] != 1:
+        # RFC 9110 15.6.6: 505 for a major version we do not speak.
+        raise ProtocolError("Unexpected HTTP version %r" % version_text, 505)
+    fields = _parse_fields(lines[1:], allow_obs_fold=is_response, what="header")
+    if is_response:
+        code = int(code_text)
+        framing = received_framing(
+            is_response=True,
+            version=version,
+            fields=fields,
+            request_method=request_method,
+            status_code=code,
+        )
+        keep_alive = response_keeps_alive(version, fields, framing)
+    else:
+        _check_host(version, fields)
+        framing = received_framing(is_response=False, version=version, fields=fields)
+        keep_alive = request_keeps_alive(version, fields)
+    return Head(start, version, fields, framing, keep_alive)
+
+
+class _Phase:
+    """The reader's position inside one message; see `MessageReader`."""
+
+    HEAD = "head"
+    LENGTH = "length"
+    CHUNK_SIZE = "chunk-size"
+    CHUNK_DATA = "chunk-data"
+    CHUNK_END = "chunk-end"
+    TRAILER = "trailer"
+    UNTIL_CLOSE = "until-close"
+    DONE = "done"
+
+
+class MessageReader:
+    """Reads one HTTP/1 message (request or response) from bytes.
+
+    Feed bytes with `receive_data` (``b""`` signals end of stream) and pull
+    events with `next_event`, which returns None when it needs more data.
+    Events come in the order `Head`, `Data`..., `EndOfMessage`.  Bytes after
+    the end of the message stay buffered in `trailing_data` for the next
+    reader.  Body size limits are checked as the body is read, against
+    `max_body_size`, which the owner may change after the `Head` event.
+    """
+
+    def __init__(
+        self,
+        *,
+        is_response: bool,
+        max_header_size: int = 65536,
+        max_body_size: Optional[int] = None,
+        chunk_size: int = 65536,
+        request_method: Optional[str] = None,
+    ) -> None:
+        self.is_response = is_response
+        self.max_header_size = max_header_size
+        self.max_body_size = max_body_size
+        self.chunk_size = chunk_size
+        self.request_method = request_method
+        self.head: Optional[Head] = None
+        self._buffer = bytearray()
+        self._eof = False
+        self._phase = _Phase.HEAD
+        self._remaining = 0  # bytes left in a LENGTH body or the current chunk
+        self._body_size = 0  # bytes of body delivered so far
+        self._body_started = False
+        self._trailers: Fields = []
+        self._trailer_size = 0
+
+    # -- input ---------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Add bytes read from the peer; ``b""`` means the peer closed."""
+        if data:
+            self._buffer += data
+        else:
+            self._eof = True
+
+    @property
+    def trailing_data(self) -> bytes:
+        """Bytes received beyond the end of this message."""
+        return bytes(self._buffer) if self._phase == _Phase.DONE else b""
+
+    @property
+    def done(self) -> bool:
+        """True once `EndOfMessage` has been returned."""
+        return self._phase == _Phase.DONE
+
+    def expect_next_head(self) -> None:
+        """After an interim (1xx) response, read the next response head."""
+        assert self._phase == _Phase.DONE and self.is_response
+        self._phase = _Phase.HEAD
+        self.head = None
+
+    # -- what to read next ---------------------------------------------------
+
+    def wants(self) -> Want:
+        """The read that gets what the reader needs without passing the message end."""
+        phase = self._phase
+        if phase == _Phase.HEAD:
+            return ReadUntil(HEAD_END, self.max_header_size)
+        if phase in (_Phase.LENGTH, _Phase.CHUNK_DATA):
+            return ReadBytes(min(self._remaining, self.chunk_size))
+        if phase == _Phase.CHUNK_SIZE:
+            return ReadUntil(LINE_END, MAX_CHUNK_LINE)
+        if phase == _Phase.CHUNK_END:
+            return ReadBytes(2)
+        if phase == _Phase.TRAILER:
+            return ReadUntil(LINE_END, max(self.max_header_size - self._trailer_size, 1))
+        if phase == _Phase.UNTIL_CLOSE:
+            return ReadUntilClose(self.chunk_size)
+        raise AssertionError("the message is complete; nothing to read")
+
+    # -- output --------------------------------------------------------------
+
+    def next_event(self) -> Optional[Event]:
+        """The next event, or None if more bytes are needed.
+
+        Raises `ProtocolError` for anything malformed, and also when the peer
+        closed before the message was complete (except for a body delimited
+        by the close itself).
+        """
+        while True:
+            phase = self._phase
+            if phase == _Phase.HEAD:
+                return self._read_head()
+            if not self._body_started:
+                self._start_body()
+                continue
+            if phase == _Phase.LENGTH:
+                return self._read_length_data()
+            if phase == _Phase.CHUNK_SIZE:
+                if not self._read_chunk_size_line():
+                    return None
+                continue
+            if phase == _Phase.CHUNK_DATA:
+                return self._read_chunk_data()
+            if phase == _Phase.CHUNK_END:
+                if len(self._buffer) < 2:
+                    return self._need_more("chunk")
+                if self._buffer[:2] != b"\r\n":
+                    raise ProtocolError("improperly terminated chunk")
+                del self._buffer[:2]
+                self._phase = _Phase.CHUNK_SIZE
+                continue
+            if phase == _Phase.TRAILER:
+                return self._read_trailer_line()
+            if phase == _Phase.UNTIL_CLOSE:
+                return self._read_until_close()
+            raise AssertionError("the message is complete; no more events")
+
+    # -- phases --------------------------------------------------------------
+
+    def _need_more(self, what: str) -> None:
+        if self._eof:
+            raise ProtocolError("connection closed in the middle of the %s" % what)
+        return None
+
+    def _read_head(self) -> Optional[Union[Head, ConnectionClosed]]:
+        buffer = self._buffer
+        # RFC 9112 2.2: a server SHOULD ignore at least one empty line before
+        # the request-line (left behind by some clients after a POST body);
+        # they count against max_header_size like the head itself.
+        start = 0
+        while buffer[start : start + 1] in (b"\r", b"\n") and start < len(buffer):
+            if buffer[start : start + 2] == b"\r\n":
+                start += 2
+            elif buffer[start : start + 1] == b"\n":
+                start += 1
+            else:
+                break  # a lone CR: let the head parser refuse it
+        match = HEAD_END.search(buffer, start)
+        if match is None:
+            if len(buffer) > self.max_header_size:
+                raise ProtocolError("header section too large", 431)
+            if self._eof:
+                if not buffer.strip(b"\r\n"):
+                    return ConnectionClosed()
+                raise ProtocolError("connection closed in the middle of the message head")
+            if start:
+                del buffer[:start]
+            return None
+        if match.end() > self.max_header_size:
+            raise ProtocolError("header section too large", 431)
+        block = bytes(buffer[start : match.start()])
+        del buffer[: match.end()]
+        if not block:
+            # Only empty lines so far: keep reading for the real head.
+            return self._read_head()
+        head = parse_head(block, is_response=self.is_response, request_method=self.request_method)
+        self.head = head
+        self._body_started = False
+        self._body_size = 0
+        self._phase = {
+            BodyKind.NONE: _Phase.DONE,
+            BodyKind.LENGTH: _Phase.LENGTH,
+            BodyKind.CHUNKED: _Phase.CHUNK_SIZE,
+            BodyKind.UNTIL_CLOSE: _Phase.UNTIL_CLOSE,
+        }[head.framing.kind]
+        self._remaining = head.framing.length
+        if self._phase == _Phase.DONE:
+            self._body_started = True
+            self._phase = _Phase.LENGTH  # an empty body; ends at once
+        return head
+
+    def _start_body(self) -> None:
+        # Limits are checked here, after the owner has seen the head (and
+        # had a chance to change max_body_size), not at parse time.
+        self._body_started = True
+        if (
+            self._phase == _Phase.LENGTH
+            and self.max_body_size is not None
+            and self._remaining > self.max_body_size
+        ):
+            raise ProtocolError("Content-Length too long")
+
+    def _count_body(self, size: int, message: str) -> None:
+        self._body_size += size
+        if self.max_body_size is not None and self._body_size > self.max_body_size:
+            raise ProtocolError(message)
+
+    def _take(self, count: int) -> bytes:
+        data = bytes(self._buffer[:count])
+        del self._buffer[:count]
+        return data
+
+    def _read_length_data(self) -> Optional[Event]:
+        if self._remaining == 0:
+            self._phase = _Phase.DONE
+            return EndOfMessage([])
+        if not self._buffer:
+            return self._need_more("body")
+        data = self._take(min(self._remaining, self.chunk_size))
+        self._remaining -= len(data)
+        return Data(data)
+
+    def _read_chunk_size_line(self) -> bool:
+        end = self._buffer.find(b"\n")
+        if end < 0:
+            if len(self._buffer) > MAX_CHUNK_LINE:
+                raise ProtocolError("chunk size line too long")
+            return bool(self._need_more("chunked body"))
+        if end > MAX_CHUNK_LINE:
+            raise ProtocolError("chunk size line too long")
+        # RFC 9112 7.1: chunk lines end in CRLF; a bare LF here is where
+        # parsers disagree, so it is refused.
+        if end == 0 or self._buffer[end - 1 : end] != b"\r":
+            raise ProtocolError("invalid chunk size")
+        line = self._take(end + 1)[:-2].decode("latin-1")
+        match = _abnf.chunk_size_line.fullmatch(line)
+        # Sixteen hex digits already exceed any sane body; more would only
+        # be an overflow attempt against other parsers.
+        if match is None or len(match.group(1)) > 16:
+            raise ProtocolError("invalid chunk size")
+        # RFC 9112 7.1.1: unrecognised chunk extensions MUST be ignored.
+        size = int(match.group(1), 16)
+        if size == 0:
+            self._phase = _Phase.TRAILER
+            return True
+        self._count_body(size, "chunked body too large")
+        self._remaining = size
+        self._phase = _Phase.CHUNK_DATA
+        return True
+
+    def _read_chunk_data(self) -> Optional[Event]:
+        if not self._buffer:
+            return self._need_more("chunked body")
+        data = self._take(min(self._remaining, self.chunk_size))
+        self._remaining -= len(data)
+        if self._remaining == 0:
+            self._phase = _Phase.CHUNK_END
+        return Data(data)
+
+    def _read_trailer_line(self) -> Optional[Event]:
+        end = self._buffer.find(b"\n")
+        if end < 0:
+            if self._trailer_size + len(self._buffer) > self.max_header_size:
+                raise ProtocolError("trailer section too large", 431)
+            return self._need_more("trailer section")
+        line = self._take(end + 1)
+        self._trailer_size += len(line)
+        if self._trailer_size > self.max_header_size:
+            raise ProtocolError("trailer section too large", 431)
+        if line in (b"\r\n", b"\n"):
+            self._phase = _Phase.DONE
+            return EndOfMessage(self._trailers)
+        # RFC 9112 7.1.2: a recipient MUST be able to parse the trailer
+        # section; its fields follow the header field syntax.
+        self._trailers.extend(
+            _parse_fields(_split_lines(line.decode("latin-1"))[:1], allow_obs_fold=False, what="trailer")
+        )
+        return self.next_event()
+
+    def _read_until_close(self) -> Optional[Event]:
+        if self._buffer:
+            data = self._take(min(len(self._buffer), self.chunk_size))
+            self._count_body(len(data), "Body too long")
+            return Data(data)
+        if self._eof:
+            self._phase = _Phase.DONE
+            return EndOfMessage([])
+        return None

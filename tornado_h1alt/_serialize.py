@@ -1,0 +1,74 @@
+"""Start line and fields to bytes; chunk framing; Content-Length accounting.
+
+No I/O: `BodyWriter` turns the application's body pieces into wire bytes
+and refuses writes that would break the framing announced in the head.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Optional, Tuple
+
+from ._framing import BodyKind, Framing
+
+__all__ = ["BodyWriter", "OutputError", "encode_head"]
+
+_CR_OR_LF = re.compile(r"[\r\n]")
+
+
+class OutputError(Exception):
+    """The application tried to write a body that contradicts its framing."""
+
+
+def encode_head(start_line: str, fields: Iterable[Tuple[str, str]]) -> bytes:
+    """Serialise a start line and header fields into a message head.
+
+    Raises ValueError for a CR or LF anywhere: it would let a value inject
+    fields or a whole response (header injection / response splitting).
+    """
+    lines = [start_line]
+    lines.extend("%s: %s" % (name, value) for name, value in fields)
+    for line in lines:
+        if _CR_OR_LF.search(line):
+            raise ValueError("Illegal characters (CR or LF) in header: %r" % line)
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("latin-1")
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+class BodyWriter:
+    """Frames outgoing body bytes according to a `Framing` decision.
+
+    ``framing`` None means the caller frames the body itself (legacy raw
+    writes): bytes pass through unchecked.
+    """
+
+    def __init__(self, framing: Optional[Framing]) -> None:
+        self.framing = framing
+        self.remaining: Optional[int] = None
+        if framing is not None and framing.kind in (BodyKind.LENGTH, BodyKind.NONE):
+            self.remaining = framing.length
+        self.chunked = framing is not None and framing.kind is BodyKind.CHUNKED
+
+    def frame(self, data: bytes) -> bytes:
+        """The wire bytes for a piece of body ``data``."""
+        if self.remaining is not None:
+            self.remaining -= len(data)
+            if self.remaining < 0:
+                raise OutputError("Tried to write more data than Content-Length")
+        if self.chunked:
+            # An empty chunk would be read as the last chunk: send nothing.
+            if not data:
+                return b""
+            return b"%x\r\n%b\r\n" % (len(data), data)
+        return data
+
+    def finish(self) -> bytes:
+        """The bytes that end the body (the last chunk, if chunked)."""
+        if self.remaining:
+            raise OutputError(
+                "Tried to write %d bytes less than Content-Length" % self.remaining
+            )
+        return LAST_CHUNK if self.chunked else b""

@@ -1,0 +1,41 @@
+"""The client side: a SimpleAsyncHTTPClient that runs on tornado_h1alt's engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tornado.simple_httpclient
+from tornado.iostream import IOStream
+
+from .connection import HTTP1Connection, HTTP1ConnectionParameters
+
+__all__ = ["SimpleAsyncHTTPClient"]
+
+
+class _HTTPConnection(tornado.simple_httpclient._HTTPConnection):
+    """simple_httpclient's per-request logic, on our HTTP1Connection."""
+
+    def _create_connection(self, stream: IOStream) -> Any:
+        stream.set_nodelay(True)
+        return HTTP1Connection(
+            stream,
+            True,
+            HTTP1ConnectionParameters(
+                no_keep_alive=True,
+                max_header_size=self.max_header_size,
+                max_body_size=self.max_body_size,
+                decompress=bool(self.request.decompress_response),
+            ),
+            self._sockaddr,
+        )
+
+
+class SimpleAsyncHTTPClient(tornado.simple_httpclient.SimpleAsyncHTTPClient):
+    """`tornado.simple_httpclient.SimpleAsyncHTTPClient` with tornado_h1alt's engine.
+
+    Takes the same arguments.  Select it with
+    ``AsyncHTTPClient.configure("tornado_h1alt.SimpleAsyncHTTPClient")``.
+    """
+
+    def _connection_class(self) -> type:
+        return _HTTPConnection

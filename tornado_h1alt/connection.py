@@ -1,0 +1,729 @@
+"""HTTP1ConnectionParameters and HTTP1Connection: the adapter around the core.
+
+`HTTP1Connection` moves bytes between Tornado's `~tornado.iostream.IOStream`
+and the sans-IO core (`tornado_h1alt._parse`, `tornado_h1alt._serialize`),
+runs the timeouts, resolves the futures and calls the
+`~tornado.httputil.HTTPMessageDelegate`.  It does no parsing of its own, and
+it only ever asks the stream for bytes the core says belong to the current
+message, so after `detach` every byte of what follows is still in the stream.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, Awaitable, Callable, Optional, Union
+
+from tornado import gen, httputil, iostream
+from tornado.concurrent import Future, future_add_done_callback, future_set_result_unless_cancelled
+from tornado.log import app_log, gen_log
+from tornado.util import GzipDecompressor
+
+from . import _compat
+from ._errors import ProtocolError
+from ._framing import BodyKind, request_framing, response_framing
+from ._parse import (
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Head,
+    MessageReader,
+    ReadBytes,
+    ReadUntil,
+    ReadUntilClose,
+)
+from ._serialize import BodyWriter, OutputError, encode_head
+from ._state import Event, ExchangeState, InvalidTransition, Side, State
+
+__all__ = ["HTTP1Connection", "HTTP1ConnectionParameters", "MAX_INTERIM_RESPONSES"]
+
+# The most 1xx responses a client accepts before the final one.  Real
+# servers send one or two (100 Continue, 103 Early Hints); the cap stops a
+# peer from keeping a request alive forever.  Tornado 6.5+ calls this
+# _MAX_1XX_RESPONSES and its tests import it.
+MAX_INTERIM_RESPONSES = 10
+
+# While a body arrives faster than we process it, reads complete without
+# returning to the IOLoop; after this many bytes we yield once so one busy
+# connection cannot starve the others.  A chunk of a chunked body counts as
+# at least CHUNK_YIELD_COST bytes, since per-chunk overhead dominates there.
+YIELD_THRESHOLD = 256 * 1024
+CHUNK_YIELD_COST = 1024
+
+# Reason phrases for the error responses we send ourselves.
+_ERROR_REASONS = {
+    400: "Bad Request",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+    501: "Not Implemented",
+    505: "HTTP Version Not Supported",
+}
+
+
+class HTTP1ConnectionParameters:
+    """Parameters for `HTTP1Connection` and `.HTTP1ServerConnection`."""
+
+    def __init__(
+        self,
+        no_keep_alive: bool = False,
+        chunk_size: Optional[int] = None,
+        max_header_size: Optional[int] = None,
+        header_timeout: Optional[float] = None,
+        max_body_size: Optional[int] = None,
+        body_timeout: Optional[float] = None,
+        decompress: bool = False,
+    ) -> None:
+        """
+        :arg bool no_keep_alive: If true, always close the connection after
+            one request.
+        :arg int chunk_size: how much data to read into memory at once
+            (default 65536)
+        :arg int max_header_size: maximum amount of data for HTTP headers
+            (default 65536)
+        :arg float header_timeout: how long to wait for all headers (seconds)
+        :arg int max_body_size: maximum amount of data for body (default: the
+            stream's ``max_buffer_size``)
+        :arg float body_timeout: how long to wait while reading body (seconds)
+        :arg bool decompress: if true, decode incoming
+            ``Content-Encoding: gzip``
+        """
+        self.no_keep_alive = no_keep_alive
+        self.chunk_size = chunk_size or 65536
+        self.max_header_size = max_header_size or 65536
+        self.header_timeout = header_timeout
+        self.max_body_size = max_body_size
+        self.body_timeout = body_timeout
+        self.decompress = decompress
+
+
+class _DelegateFailed(Exception):
+    """A delegate method raised; it has been logged to app_log already."""
+
+
+class HTTP1Connection(httputil.HTTPConnection):
+    """Implements the HTTP/1.x protocol for one request/response exchange.
+
+    This class can be used on its own for clients, or via
+    `.HTTP1ServerConnection` for servers.
+    """
+
+    def __init__(
+        self,
+        stream: iostream.IOStream,
+        is_client: bool,
+        params: Optional[HTTP1ConnectionParameters] = None,
+        context: Optional[object] = None,
+    ) -> None:
+        """
+        :arg stream: an `.IOStream`
+        :arg bool is_client: client or server
+        :arg params: a `.HTTP1ConnectionParameters` instance or ``None``
+        :arg context: an opaque application-defined object that can be accessed
+            as ``connection.context``.
+        """
+        self.is_client = is_client
+        self.stream = stream
+        if params is None:
+            params = HTTP1ConnectionParameters()
+        self.params = params
+        self.context = context
+        self.no_keep_alive = params.no_keep_alive
+        # The delegate may change these for its own message, so they are
+        # copied rather than read from params each time.
+        self._max_body_size: int = (
+            params.max_body_size if params.max_body_size is not None else stream.max_buffer_size
+        )
+        self._body_timeout = params.body_timeout
+        self._state = ExchangeState()
+        # Close the connection once this exchange is over (decided from the
+        # request on the server side and from the response on the client).
+        self._disconnect_on_finish = False
+        # Resolves when our side's message has been written and flushed
+        # (or the connection is closed / detached).
+        self._finish_future: "Future[None]" = Future()
+        self._close_callback: Optional[Callable[[], None]] = None
+        self._pending_write: "Optional[Future[None]]" = None
+        self._body_writer: Optional[BodyWriter] = None
+        # What we know of the request, which shapes the response.
+        self._request_method: Optional[str] = None
+        self._request_version = (1, 1)
+        self._request_start_line: Optional[httputil.RequestStartLine] = None
+        self._response_start_line: Optional[httputil.ResponseStartLine] = None
+        self._keep_alive_requested = False  # an HTTP/1.0 client sent "Connection: keep-alive"
+        self._delegate_open = False
+
+    # -- reading ---------------------------------------------------------------
+
+    def read_response(self, delegate: httputil.HTTPMessageDelegate) -> "Future[bool]":
+        """Read a single HTTP message (a response on a client, a request on a server).
+
+        Typical client-mode usage is to write a request using `write_headers`,
+        `write`, and `finish`, and then call ``read_response``.
+
+        :arg delegate: a `.HTTPMessageDelegate`
+
+        Returns a `.Future` that resolves to a bool after the full message has
+        been read: True if the stream is still open and may carry another
+        message.
+        """
+        if self.params.decompress:
+            delegate = _GzipMessageDelegate(delegate, self.params.chunk_size, self._max_body_size)
+        future: "Future[bool]" = gen.convert_yielded(self._read_message(delegate))
+        return future
+
+    async def _read_message(self, delegate: httputil.HTTPMessageDelegate) -> bool:
+        reader = MessageReader(
+            is_response=self.is_client,
+            max_header_size=self.params.max_header_size,
+            chunk_size=self.params.chunk_size,
+            request_method=self._request_method,
+        )
+        # True from the moment the delegate has seen a head until it has been
+        # given finish() or on_connection_close(): exactly one of the two.
+        self._delegate_open = False
+        try:
+            head = await self._read_heads(reader, delegate)
+            if head is None:
+                self._delegate_open = False
+                return False  # detached
+            if not self.is_client:
+                self._maybe_send_continue(head)
+            reader.max_body_size = self._max_body_size
+            self._state.process(Side.READ, Event.BODY)
+            if not await self._read_body(reader, delegate):
+                return False
+            self._state.process(Side.READ, Event.END)
+            if self.is_client or self._state.write is not State.DONE:
+                self._delegate_open = False
+                self._call_delegate(delegate.finish)
+            # While the application produces its response, the stream is not
+            # being read, so only a close callback notices a vanished peer.
+            if not self._finish_future.done() and self.stream is not None and not self.stream.closed():
+                self.stream.set_close_callback(self._on_connection_close)
+                await self._finish_future
+            if self.is_client and self._disconnect_on_finish:
+                self.close()
+            return self.stream is not None and not self.stream.closed()
+        except _HeaderTimeout:
+            return False
+        except (ProtocolError, httputil.HTTPInputError) as error:
+            gen_log.info("Malformed HTTP message from %s: %s", self.context, error)
+            if not self.is_client:
+                await self._send_error_response(getattr(error, "status_hint", 400))
+            else:
+                # Even before a head, a client delegate has a request
+                # waiting for this response: it must hear that it failed.
+                self._delegate_open = True
+            self.close()
+            return False
+        except _DelegateFailed:
+            self.close()
+            return False
+        finally:
+            if self._delegate_open:
+                self._delegate_open = False
+                try:
+                    self._call_delegate(delegate.on_connection_close)
+                except _DelegateFailed:
+                    pass
+            self._clear_callbacks()
+
+    async def _read_heads(
+        self, reader: MessageReader, delegate: httputil.HTTPMessageDelegate
+    ) -> Optional[Head]:
+        """Read the head, and on a client any 1xx heads before it.
+
+        Returns the final head after the delegate's headers_received, or None
+        if the delegate detached the stream.
+        """
+        interim_responses = 0
+        deadline = None
+        if self.params.header_timeout is not None:
+            deadline = self.stream.io_loop.time() + self.params.header_timeout
+        while True:
+            head = await self._read_head(reader, deadline)
+            start_line = self._start_line(head)
+            headers = _headers_from_fields(head.fields)
+            self._state.process(Side.READ, Event.HEAD)
+            self._delegate_open = True
+            await self._await_delegate(delegate.headers_received, start_line, headers)
+            if self._state.read is State.DETACHED:
+                return None
+            if not (self.is_client and 100 <= head.start[1] < 200):  # type: ignore[operator]
+                return head
+            interim_responses += 1
+            if interim_responses > MAX_INTERIM_RESPONSES:
+                raise ProtocolError("Too many 1xx responses")
+            self._state.process(Side.READ, Event.INTERIM)
+            # An interim response has no body: its end follows at once.
+            end = reader.next_event()
+            assert isinstance(end, EndOfMessage), end
+            reader.expect_next_head()
+
+    async def _read_head(self, reader: MessageReader, deadline: Optional[float]) -> Head:
+        while True:
+            event = reader.next_event()
+            if isinstance(event, Head):
+                return event
+            if isinstance(event, ConnectionClosed):
+                raise iostream.StreamClosedError()
+            want = reader.wants()
+            assert isinstance(want, ReadUntil)
+            read = self.stream.read_until_regex(want.delimiter, max_bytes=want.max_bytes)
+            if deadline is None:
+                data = await read
+            else:
+                try:
+                    data = await gen.with_timeout(
+                        deadline, read, quiet_exceptions=iostream.StreamClosedError
+                    )
+                except _compat.TIMEOUT_ERRORS:
+                    # A client that never finishes its head (or an idle
+                    # keep-alive connection): close quietly, as Tornado does.
+                    self.close()
+                    raise _HeaderTimeout() from None
+            reader.receive_data(data)
+
+    def _start_line(
+        self, head: Head
+    ) -> Union[httputil.RequestStartLine, httputil.ResponseStartLine]:
+        if self.is_client:
+            version, code, reason = head.start
+            response_line = httputil.ResponseStartLine(version, code, reason)  # type: ignore[arg-type]
+            self._response_start_line = response_line
+            self._disconnect_on_finish = not head.keep_alive
+            return response_line
+        method, target, version = head.start
+        request_line = httputil.RequestStartLine(method, target, version)  # type: ignore[arg-type]
+        self._request_start_line = request_line
+        self._request_method = request_line.method
+        self._request_version = head.version
+        self._disconnect_on_finish = self.params.no_keep_alive or not head.keep_alive
+        self._keep_alive_requested = head.version < (1, 1) and head.keep_alive
+        return request_line
+
+    def _maybe_send_continue(self, head: Head) -> None:
+        # RFC 9110 10.1.1: the expectation is case-insensitive, is only sent
+        # to HTTP/1.1 clients, and is pointless if there is no content to
+        # ask for or our response has already been sent.
+        if (
+            head.version >= (1, 1)
+            and head.framing.kind is not BodyKind.NONE
+            and not (head.framing.kind is BodyKind.LENGTH and head.framing.length == 0)
+            and self._state.write is State.IDLE
+            and any(
+                name.lower() == "expect" and value.lower() == "100-continue"
+                for name, value in head.fields
+            )
+        ):
+            self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    async def _read_body(self, reader: MessageReader, delegate: httputil.HTTPMessageDelegate) -> bool:
+        if self._body_timeout is None:
+            await self._read_body_events(reader, delegate)
+            return True
+        try:
+            await gen.with_timeout(
+                self.stream.io_loop.time() + self._body_timeout,
+                gen.convert_yielded(self._read_body_events(reader, delegate)),
+                quiet_exceptions=iostream.StreamClosedError,
+            )
+        except _compat.TIMEOUT_ERRORS:
+            gen_log.info("Timeout reading body from %s", self.context)
+            self.stream.close()
+            return False
+        return True
+
+    async def _read_body_events(
+        self, reader: MessageReader, delegate: httputil.HTTPMessageDelegate
+    ) -> None:
+        stream = self.stream
+        work = 0
+        while True:
+            event = reader.next_event()
+            if event is None:
+                want = reader.wants()
+                if isinstance(want, ReadBytes):
+                    data = await stream.read_bytes(want.count, partial=True)
+                elif isinstance(want, ReadUntil):
+                    work += CHUNK_YIELD_COST
+                    data = await stream.read_until_regex(want.delimiter, max_bytes=want.max_bytes)
+                else:
+                    assert isinstance(want, ReadUntilClose)
+                    try:
+                        data = await stream.read_bytes(want.count, partial=True)
+                    except iostream.StreamClosedError:
+                        data = b""  # the close is the end of this body
+                reader.receive_data(data)
+                continue
+            if isinstance(event, EndOfMessage):
+                return
+            assert isinstance(event, Data)
+            # Once our response is finished the request body is of no use to
+            # anyone; it is read only to keep the framing in step.
+            if self.is_client or self._state.write is not State.DONE:
+                await self._await_delegate(delegate.data_received, event.data)
+            work += len(event.data)
+            if work >= YIELD_THRESHOLD:
+                work = 0
+                await gen.moment
+
+    async def _send_error_response(self, status: int) -> None:
+        if self.stream is None or self.stream.closed() or self._state.write is not State.IDLE:
+            return
+        reason = _ERROR_REASONS.get(status, "Bad Request")
+        if status == 400:
+            # Byte-for-byte what Tornado sends, which its own tests compare.
+            response = b"HTTP/1.1 400 Bad Request\r\n\r\n"
+        else:
+            response = b"HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n" % (
+                status,
+                reason.encode("ascii"),
+            )
+        try:
+            await self.stream.write(response)
+        except iostream.StreamClosedError:
+            pass
+
+    # -- delegate calls ----------------------------------------------------------
+
+    @staticmethod
+    def _call_delegate(method: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return method(*args)
+        except httputil.HTTPInputError:
+            raise  # the delegate found the message malformed: handled as ours
+        except Exception:
+            app_log.error("Uncaught exception", exc_info=True)
+            raise _DelegateFailed() from None
+
+    async def _await_delegate(self, method: Callable[..., Any], *args: Any) -> None:
+        result = self._call_delegate(method, *args)
+        if result is not None:
+            try:
+                await result
+            except httputil.HTTPInputError:
+                raise
+            except Exception:
+                app_log.error("Uncaught exception", exc_info=True)
+                raise _DelegateFailed() from None
+
+    # -- callbacks, close, detach --------------------------------------------------
+
+    def _clear_callbacks(self) -> None:
+        # Breaking these references lets request handlers be collected
+        # promptly (CPython reference cycles through the stream).
+        self._close_callback = None
+        if self.stream is not None:
+            self.stream.set_close_callback(None)
+
+    def set_close_callback(self, callback: Optional[Callable[[], None]]) -> None:
+        """Sets a callback that will be run when the connection is closed.
+
+        Unlike `.HTTPMessageDelegate.on_connection_close`, which is called if
+        the connection closes while a message is being received, this
+        callback is used while no delegate is active (on a server: after the
+        request was read, before the response is complete).
+        """
+        self._close_callback = callback
+
+    def _on_connection_close(self) -> None:
+        callback = self._close_callback
+        self._close_callback = None
+        if callback is not None:
+            callback()
+        future_set_result_unless_cancelled(self._finish_future, None)
+        self._clear_callbacks()
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self.stream is not None:
+            self.stream.close()
+        self._state.close()
+        self._clear_callbacks()
+        future_set_result_unless_cancelled(self._finish_future, None)
+
+    def detach(self) -> iostream.IOStream:
+        """Take control of the underlying stream.
+
+        Returns the underlying `.IOStream` object and stops all further
+        HTTP processing.  May only be called during
+        `.HTTPMessageDelegate.headers_received` (or, on a server, while the
+        response is being produced, as websockets do).  Nothing beyond the
+        current message head has been read from the stream.
+        """
+        self._clear_callbacks()
+        stream = self.stream
+        for side in Side:
+            try:
+                self._state.process(side, Event.DETACH)
+            except InvalidTransition:
+                pass
+        self.stream = None  # type: ignore[assignment]
+        future_set_result_unless_cancelled(self._finish_future, None)
+        return stream
+
+    def set_body_timeout(self, timeout: float) -> None:
+        """Sets the body timeout for a single request.
+
+        Overrides the value from `.HTTP1ConnectionParameters`.
+        """
+        self._body_timeout = timeout
+
+    def set_max_body_size(self, max_body_size: int) -> None:
+        """Sets the body size limit for a single request.
+
+        Overrides the value from `.HTTP1ConnectionParameters`.
+        """
+        self._max_body_size = max_body_size
+
+    # -- writing -----------------------------------------------------------------
+
+    def write_headers(
+        self,
+        start_line: Union[httputil.RequestStartLine, httputil.ResponseStartLine],
+        headers: httputil.HTTPHeaders,
+        chunk: Optional[bytes] = None,
+    ) -> "Future[None]":
+        """Implements `.HTTPConnection.write_headers`.
+
+        Adds the framing fields (``Transfer-Encoding: chunked`` when the body
+        length is unknown and the peer speaks HTTP/1.1) and the
+        ``Connection`` field the keep-alive decision calls for.
+        """
+        if self.is_client:
+            assert isinstance(start_line, httputil.RequestStartLine)
+            self._request_start_line = start_line
+            self._request_method = start_line.method
+            framing = request_framing(
+                method=start_line.method, content_length=headers.get("Content-Length")
+            )
+            line = "%s %s HTTP/1.1" % (start_line.method, start_line.path)
+        else:
+            assert isinstance(start_line, httputil.ResponseStartLine)
+            assert self._request_start_line is not None, "no request has been read"
+            self._response_start_line = start_line
+            framing = response_framing(
+                request_method=self._request_method,
+                request_version=self._request_version,
+                status_code=start_line.code,
+                content_length=headers.get("Content-Length"),
+            )
+            if framing.kind is BodyKind.UNTIL_CLOSE:
+                # Only the close can end this body for an HTTP/1.0 client.
+                self._disconnect_on_finish = True
+            if self._request_version >= (1, 1):
+                if self._disconnect_on_finish:
+                    headers["Connection"] = "close"
+            elif self._keep_alive_requested and not self._disconnect_on_finish:
+                headers["Connection"] = "Keep-Alive"
+            line = "HTTP/1.1 %d %s" % (start_line.code, start_line.reason)
+        if framing is not None and framing.kind is BodyKind.CHUNKED:
+            headers["Transfer-Encoding"] = "chunked"
+        data = encode_head(
+            line,
+            ((_compat.to_native_str(n), _compat.to_native_str(v)) for n, v in headers.get_all()),
+        )
+        self._state.process(Side.WRITE, Event.HEAD)
+        self._body_writer = BodyWriter(framing)
+        if chunk:
+            data += self._frame(chunk)
+        return self._write_bytes(data)
+
+    def _frame(self, chunk: bytes) -> bytes:
+        if self._body_writer is None:
+            # Deprecated: the caller wrote its own head with write() and
+            # frames everything itself.
+            return chunk
+        try:
+            return self._body_writer.frame(chunk)
+        except OutputError as error:
+            # Stop at once: anything more on this stream would be misframed.
+            if self.stream is not None:
+                self.stream.close()
+            raise httputil.HTTPOutputError(str(error)) from None
+
+    def write(self, chunk: bytes) -> "Future[None]":
+        """Implements `.HTTPConnection.write`.
+
+        For backwards compatibility it is allowed but deprecated to skip
+        `write_headers` and instead call `write()` with a pre-encoded header
+        block.
+        """
+        return self._write_bytes(self._frame(chunk))
+
+    def _write_bytes(self, data: bytes) -> "Future[None]":
+        future: "Future[None]" = Future()
+        if self.stream is None or self.stream.closed():
+            future.set_exception(iostream.StreamClosedError())
+            future.exception()  # retrieved: nobody has to await a failed write
+            return future
+        self._pending_write = self.stream.write(data)
+        future_add_done_callback(
+            self._pending_write, lambda written: self._on_write_complete(written, future)
+        )
+        return future
+
+    @staticmethod
+    def _on_write_complete(written: "Future[None]", future: "Future[None]") -> None:
+        error = written.exception()
+        if error is not None and not isinstance(error, iostream.StreamClosedError):
+            future.set_exception(error)
+            return
+        # A write cut short by a close still resolves: the caller learns of
+        # the close from the connection, as with Tornado's own engine.
+        future_set_result_unless_cancelled(future, None)
+
+    def finish(self) -> None:
+        """Implements `.HTTPConnection.finish`."""
+        stream_open = self.stream is not None and not self.stream.closed()
+        if self._body_writer is not None:
+            try:
+                tail = self._body_writer.finish()
+            except OutputError as error:
+                if stream_open:
+                    self.stream.close()
+                    raise httputil.HTTPOutputError(str(error)) from None
+                tail = b""
+            if tail and stream_open:
+                self._pending_write = self.stream.write(tail)
+        if self._state.write is State.IDLE:
+            self._state.process(Side.WRITE, Event.HEAD)
+        if self._state.write is State.BODY:
+            self._state.process(Side.WRITE, Event.END)
+        if not self.is_client and self._state.read is not State.DONE:
+            # The response is done before the request body was read: the
+            # only way to skip the rest of the body is to close afterwards.
+            self._disconnect_on_finish = True
+        if self.stream is None:
+            return
+        # Nothing more is coming: send what is buffered without waiting for
+        # a full TCP segment.
+        self.stream.set_nodelay(True)
+        if self._pending_write is None:
+            self._finish_request(None)
+        else:
+            future_add_done_callback(self._pending_write, self._finish_request)
+
+    def _finish_request(self, future: "Optional[Future[None]]") -> None:
+        self._clear_callbacks()
+        if not self.is_client and self._disconnect_on_finish:
+            self.close()
+            return
+        if self.stream is not None:
+            # Back to the stream's default (Nagle on) for the next exchange.
+            self.stream.set_nodelay(False)
+        future_set_result_unless_cancelled(self._finish_future, None)
+
+
+class _HeaderTimeout(Exception):
+    """The head did not arrive in time; the stream has been closed."""
+
+
+def _headers_from_fields(fields: Any) -> httputil.HTTPHeaders:
+    headers = httputil.HTTPHeaders()
+    for name, value in fields:
+        headers.add(name, value)
+    return headers
+
+
+class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
+    """Wraps an `.HTTPMessageDelegate` to decode ``Content-Encoding: gzip``.
+
+    The size limit applies to the decompressed body, so a small compressed
+    body cannot expand past ``max_body_size`` (a "zip bomb").
+    """
+
+    def __init__(
+        self, delegate: httputil.HTTPMessageDelegate, chunk_size: int, max_body_size: int
+    ) -> None:
+        self._delegate = delegate
+        self._chunk_size = chunk_size
+        self._max_body_size = max_body_size
+        self._decompressed_size = 0
+        self._decompressor: Optional[GzipDecompressor] = None
+
+    def headers_received(
+        self,
+        start_line: Union[httputil.RequestStartLine, httputil.ResponseStartLine],
+        headers: httputil.HTTPHeaders,
+    ) -> Optional[Awaitable[None]]:
+        if headers.get("Content-Encoding", "").lower() == "gzip":
+            self._decompressor = GzipDecompressor()
+            # The delegate sees the decoded body, so the header moves aside
+            # (the application can still tell what was on the wire).
+            headers.add("X-Consumed-Content-Encoding", headers["Content-Encoding"])
+            del headers["Content-Encoding"]
+        return self._delegate.headers_received(start_line, headers)
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self._decompressor is None:
+            result = self._delegate.data_received(chunk)
+            if result is not None:
+                await result
+            return
+        compressed = chunk
+        while compressed:
+            try:
+                decompressed = self._decompressor.decompress(compressed, self._chunk_size)
+            except zlib.error as error:
+                raise httputil.HTTPInputError("invalid gzip data: %s" % error) from None
+            if decompressed:
+                self._decompressed_size += len(decompressed)
+                if self._decompressed_size > self._max_body_size:
+                    raise httputil.HTTPInputError("decompressed body too large")
+                result = self._delegate.data_received(decompressed)
+                if result is not None:
+                    await result
+            tail = self._decompressor.unconsumed_tail
+            if not decompressed and len(tail) >= len(compressed):
+                # No output and no input consumed: data after the end of
+                # the gzip stream, which would otherwise loop forever.
+                raise httputil.HTTPInputError("encountered unconsumed gzip data without making progress")
+            compressed = tail
+
+    def finish(self) -> None:
+        if self._decompressor is not None:
+            try:
+                # All input has been given; this only detects truncation.
+                self._decompressor.flush()
+            except zlib.error as error:
+                # The connection considers this delegate finished, so the
+                # wrapped one must hear of the close from us.
+                self._delegate.on_connection_close()
+                raise httputil.HTTPInputError("invalid gzip data: %s" % error) from None
+        return self._delegate.finish()
+
+    def on_connection_close(self) -> None:
+        return self._delegate.on_connection_close()
+
+
+
+def parse_int(s: str) -> int:
+    """Parse a non-negative decimal integer (digits only: no sign, space or prefix)."""
+    if not (s.isdigit() and s.isascii()):
+        raise ValueError("not an integer: %r" % s)
+    return int(s)
+
+
+def parse_hex_int(s: str) -> int:
+    """Parse a non-negative hexadecimal integer (hex digits only)."""
+    if not s or not s.isascii() or s.strip("0123456789abcdefABCDEF"):
+        raise ValueError("not a hexadecimal integer: %r" % s)
+    return int(s, 16)
+
+
+def is_transfer_encoding_chunked(headers: httputil.HTTPHeaders) -> bool:
+    """Returns true if the headers specify ``Transfer-Encoding: chunked``.
+
+    Raises `.HTTPInputError` if any other transfer coding is used, or if
+    Content-Length is present as well (RFC 9112 6.1): framing a message two
+    ways is how requests are smuggled past proxies.
+    """
+    if "Transfer-Encoding" not in headers:
+        return False
+    if "Content-Length" in headers:
+        raise httputil.HTTPInputError("Message with both Transfer-Encoding and Content-Length")
+    if headers["Transfer-Encoding"].lower() == "chunked":
+        return True
+    raise httputil.HTTPInputError("Unsupported Transfer-Encoding %s" % headers["Transfer-Encoding"])

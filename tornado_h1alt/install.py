@@ -1,0 +1,72 @@
+"""install() / uninstall() / installed(): swap the engine into Tornado, in one place.
+
+Tornado's modules bind the engine's names at import time
+(``from tornado.http1connection import HTTP1Connection`` in
+simple_httpclient, for example), so each binding is replaced where it lives.
+Call `install` before servers and clients are created: connections that
+already exist keep the engine they were made with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from typing import Dict, Iterator, Tuple
+
+from . import connection, server
+
+__all__ = ["install", "installed", "is_installed", "uninstall"]
+
+# (module, attribute) -> our replacement
+_REPLACEMENTS: Dict[Tuple[str, str], object] = {
+    ("tornado.http1connection", "HTTP1Connection"): connection.HTTP1Connection,
+    ("tornado.http1connection", "HTTP1ConnectionParameters"): connection.HTTP1ConnectionParameters,
+    ("tornado.http1connection", "HTTP1ServerConnection"): server.HTTP1ServerConnection,
+    ("tornado.httpserver", "HTTP1ServerConnection"): server.HTTP1ServerConnection,
+    ("tornado.httpserver", "HTTP1ConnectionParameters"): connection.HTTP1ConnectionParameters,
+    ("tornado.simple_httpclient", "HTTP1Connection"): connection.HTTP1Connection,
+    ("tornado.simple_httpclient", "HTTP1ConnectionParameters"): connection.HTTP1ConnectionParameters,
+}
+
+# The originals, saved by the first install() and emptied by uninstall().
+_originals: Dict[Tuple[str, str], object] = {}
+
+
+def install() -> None:
+    """Make Tornado's HTTP server and simple client use tornado_h1alt's engine.
+
+    Idempotent: a second call changes nothing.
+    """
+    if _originals:
+        return
+    for (module_name, attribute), replacement in _REPLACEMENTS.items():
+        module = importlib.import_module(module_name)
+        _originals[(module_name, attribute)] = getattr(module, attribute)
+        setattr(module, attribute, replacement)
+
+
+def uninstall() -> None:
+    """Put Tornado's own engine back exactly as it was.  Safe to call when not installed."""
+    for (module_name, attribute), original in _originals.items():
+        setattr(importlib.import_module(module_name), attribute, original)
+    _originals.clear()
+
+
+def is_installed() -> bool:
+    """True while `install` is in effect."""
+    return bool(_originals)
+
+
+@contextlib.contextmanager
+def installed() -> Iterator[None]:
+    """Context manager: the engine is installed inside the block.
+
+    Nesting is safe: only the outermost block uninstalls.
+    """
+    already = is_installed()
+    install()
+    try:
+        yield
+    finally:
+        if not already:
+            uninstall()

@@ -1,0 +1,104 @@
+"""HTTP1ServerConnection (the per-connection request loop) and an HTTPServer using it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Optional
+
+import tornado.httpserver
+from tornado import gen, httputil, iostream
+from tornado.concurrent import Future
+from tornado.log import gen_log
+
+from .connection import HTTP1Connection, HTTP1ConnectionParameters
+
+__all__ = ["HTTP1ServerConnection", "HTTPServer"]
+
+
+class HTTP1ServerConnection:
+    """An HTTP/1.x server connection: reads requests one after another."""
+
+    def __init__(
+        self,
+        stream: iostream.IOStream,
+        params: Optional[HTTP1ConnectionParameters] = None,
+        context: Optional[object] = None,
+    ) -> None:
+        """
+        :arg stream: an `.IOStream`
+        :arg params: a `.HTTP1ConnectionParameters` or None
+        :arg context: an opaque application-defined object that is accessible
+            as ``connection.context``
+        """
+        self.stream = stream
+        if params is None:
+            params = HTTP1ConnectionParameters()
+        self.params = params
+        self.context = context
+        self._serving_future: "Optional[Future[None]]" = None
+
+    async def close(self) -> None:
+        """Closes the connection.
+
+        Returns a `.Future` that resolves after the serving loop has exited.
+        """
+        self.stream.close()
+        assert self._serving_future is not None, "start_serving was never called"
+        try:
+            await self._serving_future
+        except Exception:
+            pass  # start_serving's own callback logs it
+
+    def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
+        """Starts serving requests on this connection.
+
+        :arg delegate: a `.HTTPServerConnectionDelegate`
+        """
+        assert isinstance(delegate, httputil.HTTPServerConnectionDelegate)
+        future: "Future[None]" = gen.convert_yielded(self._serve(delegate))
+        self._serving_future = future
+        # Registering the future with the IOLoop makes its errors logged.
+        self.stream.io_loop.add_future(future, lambda f: f.result())
+
+    async def _serve(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
+        try:
+            while True:
+                connection = HTTP1Connection(self.stream, False, self.params, self.context)
+                request_delegate = delegate.start_request(self, connection)
+                try:
+                    keep_going = await connection.read_response(request_delegate)
+                except (
+                    iostream.StreamClosedError,
+                    iostream.UnsatisfiableReadError,
+                    asyncio.CancelledError,
+                ):
+                    return
+                except Exception:
+                    gen_log.error("Uncaught exception", exc_info=True)
+                    connection.close()
+                    return
+                if not keep_going:
+                    return
+                # One request per turn of the IOLoop, so a client pipelining
+                # many requests cannot starve other connections.
+                await gen.moment
+        finally:
+            delegate.on_close(self)
+
+
+class HTTPServer(tornado.httpserver.HTTPServer):
+    """`tornado.httpserver.HTTPServer` with tornado_h1alt's engine.
+
+    Takes the same arguments.  Usable directly, or through
+    ``HTTPServer.configure("tornado_h1alt.HTTPServer")`` (which is what
+    ``python -m tornado.test.runtests --httpserver=tornado_h1alt.HTTPServer``
+    does).
+    """
+
+    def handle_stream(self, stream: iostream.IOStream, address: Any) -> None:
+        context = tornado.httpserver._HTTPRequestContext(
+            stream, address, self.protocol, self.trusted_downstream
+        )
+        connection = HTTP1ServerConnection(stream, self.conn_params, context)  # type: ignore[arg-type]
+        self._connections.add(connection)  # type: ignore[arg-type]
+        connection.start_serving(self)
