@@ -10,11 +10,12 @@ message, so after `detach` every byte of what follows is still in the stream.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
-from typing import Any, Awaitable, Callable, Optional, Union
+from typing import Any, Awaitable, Callable, List, Optional, Union
 
 from tornado import gen, httputil, iostream
-from tornado.concurrent import Future, future_add_done_callback, future_set_result_unless_cancelled
+from tornado.concurrent import Future, future_add_done_callback
 from tornado.log import app_log, gen_log
 from tornado.util import GzipDecompressor
 
@@ -186,6 +187,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             if head is None:
                 self._delegate_open = False
                 return False  # detached
+            if self._state.read is State.CLOSED:
+                # The delegate closed the connection from headers_received.
+                raise iostream.StreamClosedError()
             if not self.is_client:
                 self._maybe_send_continue(head)
             reader.max_body_size = self._max_body_size
@@ -194,8 +198,16 @@ class HTTP1Connection(httputil.HTTPConnection):
                 return False
             self._state.process(Side.READ, Event.END)
             if self.is_client or self._state.write is not State.DONE:
+                try:
+                    self._call_delegate(delegate.finish)
+                except httputil.HTTPInputError:
+                    # A wrapper (gzip) refused the body and has already told
+                    # the wrapped delegate the connection is closing.
+                    self._delegate_open = False
+                    raise
+                # Only a finish() that returned ends the delegate's message: if
+                # it raised, on_connection_close still follows.
                 self._delegate_open = False
-                self._call_delegate(delegate.finish)
             # While the application produces its response, the stream is not
             # being read, so only a close callback notices a vanished peer.
             if not self._finish_future.done() and self.stream is not None and not self.stream.closed():
@@ -338,35 +350,58 @@ class HTTP1Connection(httputil.HTTPConnection):
         self, reader: MessageReader, delegate: httputil.HTTPMessageDelegate
     ) -> None:
         stream = self.stream
-        work = 0
+        chunk_size = self.params.chunk_size
+        # Small pieces (tiny chunks of a chunked body) are gathered and handed
+        # over together, whenever we would otherwise wait for the network or
+        # have a chunk_size worth: chunk boundaries carry no meaning, and
+        # this bounds data_received calls however the peer slices its body.
+        pending: List[bytes] = []
+        pending_size = 0
+        work = 0  # see YIELD_THRESHOLD
         while True:
             event = reader.next_event()
             if event is None:
                 want = reader.wants()
                 if isinstance(want, ReadBytes):
-                    data = await stream.read_bytes(want.count, partial=True)
+                    read = stream.read_bytes(want.count, partial=True)
                 elif isinstance(want, ReadUntil):
                     work += CHUNK_YIELD_COST
-                    data = await stream.read_until_regex(want.delimiter, max_bytes=want.max_bytes)
+                    read = stream.read_until_regex(want.delimiter, max_bytes=want.max_bytes)
                 else:
                     assert isinstance(want, ReadUntilClose)
-                    try:
-                        data = await stream.read_bytes(want.count, partial=True)
-                    except iostream.StreamClosedError:
-                        data = b""  # the close is the end of this body
+                    read = stream.read_bytes(want.count, partial=True)
+                if pending and not read.done():
+                    await self._deliver(delegate, pending)
+                    pending, pending_size = [], 0
+                try:
+                    data = await read
+                except iostream.StreamClosedError:
+                    if not isinstance(want, ReadUntilClose):
+                        raise
+                    data = b""  # the close is the end of this body
                 reader.receive_data(data)
                 continue
             if isinstance(event, EndOfMessage):
+                if pending:
+                    await self._deliver(delegate, pending)
                 return
             assert isinstance(event, Data)
-            # Once our response is finished the request body is of no use to
-            # anyone; it is read only to keep the framing in step.
-            if self.is_client or self._state.write is not State.DONE:
-                await self._await_delegate(delegate.data_received, event.data)
+            pending.append(event.data)
+            pending_size += len(event.data)
+            if pending_size >= chunk_size:
+                await self._deliver(delegate, pending)
+                pending, pending_size = [], 0
             work += len(event.data)
             if work >= YIELD_THRESHOLD:
                 work = 0
-                await gen.moment
+                await asyncio.sleep(0)
+
+    async def _deliver(self, delegate: httputil.HTTPMessageDelegate, pieces: List[bytes]) -> None:
+        # Once our response is finished the request body is of no use to
+        # anyone; it is read only to keep the framing in step.
+        if self.is_client or self._state.write is not State.DONE:
+            data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            await self._await_delegate(delegate.data_received, data)
 
     async def _send_error_response(self, status: int) -> None:
         if self.stream is None or self.stream.closed() or self._state.write is not State.IDLE:
@@ -404,7 +439,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                 await result
             except httputil.HTTPInputError:
                 raise
-            except Exception:
+            except (Exception, asyncio.CancelledError):
+                # A delegate's coroutine that was cancelled failed as surely
+                # as one that raised (CancelledError is a BaseException).
                 app_log.error("Uncaught exception", exc_info=True)
                 raise _DelegateFailed() from None
 
@@ -432,7 +469,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._close_callback = None
         if callback is not None:
             callback()
-        future_set_result_unless_cancelled(self._finish_future, None)
+        _resolve(self._finish_future)
         self._clear_callbacks()
 
     def close(self) -> None:
@@ -441,7 +478,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             self.stream.close()
         self._state.close()
         self._clear_callbacks()
-        future_set_result_unless_cancelled(self._finish_future, None)
+        _resolve(self._finish_future)
 
     def detach(self) -> iostream.IOStream:
         """Take control of the underlying stream.
@@ -460,7 +497,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             except InvalidTransition:
                 pass
         self.stream = None  # type: ignore[assignment]
-        future_set_result_unless_cancelled(self._finish_future, None)
+        _resolve(self._finish_future)
         return stream
 
     def set_body_timeout(self, timeout: float) -> None:
@@ -572,7 +609,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             return
         # A write cut short by a close still resolves: the caller learns of
         # the close from the connection, as with Tornado's own engine.
-        future_set_result_unless_cancelled(future, None)
+        _resolve(future)
 
     def finish(self) -> None:
         """Implements `.HTTPConnection.finish`."""
@@ -613,7 +650,14 @@ class HTTP1Connection(httputil.HTTPConnection):
         if self.stream is not None:
             # Back to the stream's default (Nagle on) for the next exchange.
             self.stream.set_nodelay(False)
-        future_set_result_unless_cancelled(self._finish_future, None)
+        _resolve(self._finish_future)
+
+
+def _resolve(future: "Future[None]") -> None:
+    # Several paths (close, detach, a finished write) may each be the one
+    # that ends an exchange; the first wins and the others are no-ops.
+    if not future.done():
+        future.set_result(None)
 
 
 class _HeaderTimeout(Exception):

@@ -81,7 +81,7 @@ class HTTP1ServerConnection:
                     return
                 # One request per turn of the IOLoop, so a client pipelining
                 # many requests cannot starve other connections.
-                await gen.moment
+                await asyncio.sleep(0)
         finally:
             delegate.on_close(self)
 
