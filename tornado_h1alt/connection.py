@@ -389,8 +389,14 @@ class HTTP1Connection(httputil.HTTPConnection):
             pending.append(event.data)
             pending_size += len(event.data)
             if pending_size >= chunk_size:
-                await self._deliver(delegate, pending)
-                pending, pending_size = [], 0
+                # Hand over whole chunk_size pieces; never more than
+                # chunk_size at once (delegates size their buffers on it).
+                gathered = b"".join(pending)
+                full = len(gathered) - len(gathered) % chunk_size
+                for start in range(0, full, chunk_size):
+                    await self._deliver(delegate, [gathered[start : start + chunk_size]])
+                rest = gathered[full:]
+                pending, pending_size = ([rest] if rest else []), len(rest)
             work += len(event.data)
             if work >= YIELD_THRESHOLD:
                 work = 0

@@ -1,0 +1,528 @@
+"""The sans-IO core on plain bytes: no sockets, no IOLoop.
+
+Every parser case runs three ways (as h11's tests do): the whole input at
+once, one byte at a time, and followed by the first bytes of the next
+message, which must be left untouched for the next reader.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, List, Optional, Tuple
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tornado_h1alt._errors import ProtocolError
+from tornado_h1alt._framing import BodyKind, Framing, received_framing, response_framing
+from tornado_h1alt._parse import (
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Head,
+    MessageReader,
+    ReadBytes,
+    ReadUntil,
+    ReadUntilClose,
+)
+from tornado_h1alt._serialize import BodyWriter, OutputError, encode_head
+from tornado_h1alt._state import Event, ExchangeState, InvalidTransition, Side, State
+
+NEXT_MESSAGE = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def _pieces(data: bytes, mode: str) -> List[bytes]:
+    if mode == "byte-by-byte":
+        return [data[i : i + 1] for i in range(len(data))]
+    return [data]
+
+
+def read_message(
+    data: bytes,
+    mode: str = "whole",
+    *,
+    is_response: bool = False,
+    request_method: Optional[str] = None,
+    max_body_size: Optional[int] = None,
+    eof: bool = False,
+) -> Tuple[Head, bytes, List[Tuple[str, str]], MessageReader]:
+    """Feed ``data`` (split per ``mode``) and collect one message.
+
+    Returns the head, the body, the trailers and the reader.
+    """
+    reader = MessageReader(
+        is_response=is_response, request_method=request_method, max_body_size=max_body_size
+    )
+    pieces = _pieces(data, mode)
+    if mode == "trailing":
+        pieces = [data + NEXT_MESSAGE]
+    if eof:
+        pieces.append(b"")
+    head: Optional[Head] = None
+    body = b""
+    for piece in pieces:
+        reader.receive_data(piece)
+        while True:
+            event = reader.next_event()
+            if event is None:
+                break
+            if isinstance(event, Head):
+                head = event
+            elif isinstance(event, Data):
+                body += event.data
+            elif isinstance(event, EndOfMessage):
+                assert head is not None
+                if mode == "trailing":
+                    assert reader.trailing_data == NEXT_MESSAGE
+                return head, body, event.trailers, reader
+            else:
+                raise AssertionError("unexpected %r" % (event,))
+    raise AssertionError("message incomplete")
+
+
+MODES = ["whole", "byte-by-byte", "trailing"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_simple_get(mode: str) -> None:
+    head, body, trailers, _ = read_message(
+        b"GET /path?q=1 HTTP/1.1\r\nHost: example.com\r\nX-A:  spaced value \t\r\n\r\n", mode
+    )
+    assert head.start == ("GET", "/path?q=1", "HTTP/1.1")
+    assert head.version == (1, 1)
+    assert head.fields == [("Host", "example.com"), ("X-A", "spaced value")]
+    assert head.framing == Framing(BodyKind.LENGTH, 0)
+    assert head.keep_alive
+    assert body == b"" and trailers == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_content_length_body(mode: str) -> None:
+    head, body, _, _ = read_message(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world", mode
+    )
+    assert head.framing == Framing(BodyKind.LENGTH, 11)
+    assert body == b"hello world"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_chunked_body_with_extensions_and_trailers(mode: str) -> None:
+    # RFC 9112 7.1.1: unknown chunk extensions MUST be ignored;
+    # 7.1.2: the trailer section MUST be parsed.
+    head, body, trailers, _ = read_message(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;name=value;flag\r\nhello\r\n"
+        b'6 ; q="a \\"b\\""\r\n world\r\n'
+        b"0\r\nX-Checksum: abc\r\n\r\n",
+        mode,
+    )
+    assert head.framing.kind is BodyKind.CHUNKED
+    assert body == b"hello world"
+    assert trailers == [("X-Checksum", "abc")]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_leading_empty_lines_are_skipped(mode: str) -> None:
+    # RFC 9112 2.2: a server SHOULD ignore empty lines before the request-line.
+    head, _, _, _ = read_message(b"\r\n\r\n\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", mode)
+    assert head.start == ("GET", "/", "HTTP/1.1")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bare_lf_line_endings_in_head(mode: str) -> None:
+    # RFC 9112 2.2: a recipient MAY recognise a single LF as a line terminator.
+    head, _, _, _ = read_message(b"GET / HTTP/1.1\nHost: x\n\n", mode)
+    assert head.fields == [("Host", "x")]
+
+
+@pytest.mark.parametrize("mode", ["whole", "byte-by-byte"])
+def test_response_until_close(mode: str) -> None:
+    head, body, _, reader = read_message(
+        b"HTTP/1.0 200 OK\r\n\r\nall of it", mode, is_response=True, eof=True
+    )
+    assert head.framing.kind is BodyKind.UNTIL_CLOSE
+    assert not head.keep_alive
+    assert body == b"all of it"
+    assert reader.done
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("method, status", [("HEAD", 200), ("GET", 304), ("GET", 204)])
+def test_responses_without_body(mode: str, method: str, status: int) -> None:
+    raw = b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n" % (status, 0 if status == 204 else 42)
+    head, body, _, _ = read_message(raw, mode, is_response=True, request_method=method)
+    assert head.framing.kind is BodyKind.NONE
+    assert body == b""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_response_obs_fold_is_unfolded(mode: str) -> None:
+    # RFC 9112 5.2: a user agent MUST replace obs-fold with SP.
+    head, _, _, _ = read_message(
+        b"HTTP/1.1 200 OK\r\nX-Long: a\r\n\tb\r\nContent-Length: 0\r\n\r\n",
+        mode,
+        is_response=True,
+    )
+    assert ("X-Long", "a b") in head.fields
+
+
+def test_status_line_without_reason() -> None:
+    head, _, _, _ = read_message(b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", is_response=True)
+    assert head.start == ("HTTP/1.1", 200, "")
+
+
+@pytest.mark.parametrize(
+    "raw, message, status",
+    [
+        (b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n", "Malformed HTTP request line", 400),
+        (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", "Unexpected HTTP version", 505),
+        (b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n", "Malformed HTTP request line", 400),
+        (b"GET / HTTP/1.1\r\n\r\n", "Missing Host header", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "Multiple host headers", 400),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "Invalid Host header", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX : y\r\n\r\n", "Invalid header name", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", "folding not supported", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", "no colon", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n", "Invalid header value", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\rX: y\r\n\r\n", "bare CR", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n", "integer Content-Length", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\n", "unequal", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", "unequal", 400),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+            "both Transfer-Encoding and Content-Length",
+            400,
+        ),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "Unsupported Transfer-Encoding", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", "Unsupported Transfer-Encoding", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n", "Unsupported Transfer-Encoding", 400),
+    ],
+)
+@pytest.mark.parametrize("mode", ["whole", "byte-by-byte"])
+def test_malformed_heads_are_refused(raw: bytes, message: str, status: int, mode: str) -> None:
+    with pytest.raises(ProtocolError, match=message) as info:
+        read_message(raw, mode)
+    assert info.value.status_hint == status
+
+
+CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "chunks, message",
+    [
+        (b"-5\r\nhello\r\n0\r\n\r\n", "invalid chunk size"),
+        (b"0x5\r\nhello\r\n0\r\n\r\n", "invalid chunk size"),
+        (b" 5\r\nhello\r\n0\r\n\r\n", "invalid chunk size"),
+        (b"5\nhello\r\n0\r\n\r\n", "invalid chunk size"),
+        (b"ffffffffffffffffff\r\n", "invalid chunk size"),
+        (b"5;=bad\r\nhello\r\n0\r\n\r\n", "invalid chunk size"),
+        (b"5\r\nhelloXX0\r\n\r\n", "improperly terminated chunk"),
+        (b"0\r\nBad Trailer\r\n\r\n", "no colon in trailer"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["whole", "byte-by-byte"])
+def test_malformed_chunked_bodies_are_refused(chunks: bytes, message: str, mode: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        read_message(CHUNKED_HEAD + chunks, mode)
+
+
+def test_chunked_body_size_limit() -> None:
+    with pytest.raises(ProtocolError, match="chunked body too large"):
+        read_message(CHUNKED_HEAD + b"10\r\n" + b"x" * 16 + b"\r\n0\r\n\r\n", max_body_size=8)
+
+
+def test_content_length_limit_is_checked_when_the_body_starts() -> None:
+    reader = MessageReader(is_response=False, max_body_size=100)
+    reader.receive_data(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n")
+    assert isinstance(reader.next_event(), Head)
+    # The owner may raise the limit after seeing the head (set_max_body_size).
+    reader.max_body_size = 10
+    with pytest.raises(ProtocolError, match="Content-Length too long"):
+        reader.next_event()
+
+
+def test_until_close_body_limit() -> None:
+    with pytest.raises(ProtocolError, match="Body too long"):
+        read_message(b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 20, is_response=True, max_body_size=10, eof=True)
+
+
+def test_header_section_too_large_is_431() -> None:
+    reader = MessageReader(is_response=False, max_header_size=64)
+    reader.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * 100)
+    with pytest.raises(ProtocolError) as info:
+        reader.next_event()
+    assert info.value.status_hint == 431
+
+
+def test_close_between_messages_is_clean() -> None:
+    reader = MessageReader(is_response=False)
+    reader.receive_data(b"\r\n")
+    assert reader.next_event() is None
+    reader.receive_data(b"")
+    assert isinstance(reader.next_event(), ConnectionClosed)
+
+
+@pytest.mark.parametrize(
+    "data, what",
+    [(b"GET / HTTP/1.1\r\nHo", "message head"), (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab", "body")],
+)
+def test_close_inside_a_message_is_an_error(data: bytes, what: str) -> None:
+    reader = MessageReader(is_response=False)
+    reader.receive_data(data)
+    reader.receive_data(b"")
+    with pytest.raises(ProtocolError, match=what):
+        while reader.next_event() is not None:
+            pass
+
+
+def test_wants_never_passes_the_message_end() -> None:
+    # The adapter reads exactly what wants() asks for; the sum of those reads
+    # must end exactly at the end of the message.
+    message = CHUNKED_HEAD + b"3\r\nabc\r\n2\r\nde\r\n0\r\nT: v\r\n\r\n"
+    stream = message + NEXT_MESSAGE
+    reader = MessageReader(is_response=False, chunk_size=2)
+    position = 0
+    events = []
+    while not reader.done:
+        event = reader.next_event()
+        if event is not None:
+            events.append(event)
+            continue
+        want = reader.wants()
+        if isinstance(want, ReadUntil):
+            match = want.delimiter.search(stream, position)
+            assert match is not None and match.end() - position <= want.max_bytes
+            end = match.end()
+        else:
+            assert isinstance(want, (ReadBytes, ReadUntilClose))
+            end = position + want.count
+        reader.receive_data(stream[position:end])
+        position = end
+    assert position == len(message)
+    assert b"".join(e.data for e in events if isinstance(e, Data)) == b"abcde"
+
+
+@pytest.mark.parametrize(
+    "version, connection, keep_alive",
+    [
+        (b"HTTP/1.1", b"", True),
+        (b"HTTP/1.1", b"Connection: Close\r\n", False),
+        (b"HTTP/1.1", b"Connection: upgrade, close\r\n", False),  # RFC 9112 9.6: a list
+        (b"HTTP/1.0", b"", False),
+        (b"HTTP/1.0", b"Connection: Keep-Alive\r\n", True),
+    ],
+)
+def test_keep_alive_rules(version: bytes, connection: bytes, keep_alive: bool) -> None:
+    head, _, _, _ = read_message(b"GET / " + version + b"\r\nHost: x\r\n" + connection + b"\r\n")
+    assert head.keep_alive is keep_alive
+
+
+def test_http10_transfer_encoding_is_processed_then_closed() -> None:
+    # RFC 9112 6.1: treat as faulty framing and close after processing.
+    head, body, _, _ = read_message(
+        b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nok\r\n0\r\n\r\n"
+    )
+    assert body == b"ok"
+    assert not head.keep_alive
+
+
+def test_interim_response_then_final() -> None:
+    reader = MessageReader(is_response=True, request_method="POST")
+    reader.receive_data(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    interim = reader.next_event()
+    assert isinstance(interim, Head) and interim.start[1] == 100
+    assert isinstance(reader.next_event(), EndOfMessage)
+    reader.expect_next_head()
+    final = reader.next_event()
+    assert isinstance(final, Head) and final.start[1] == 200
+    assert reader.next_event() == Data(b"ok")
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"HTTP/1.1 100 Continue\r\nContent-Length: 1\r\n\r\n", "cannot have body"),
+        (b"HTTP/1.1 204 No Content\r\nContent-Length: 1\r\n\r\n", "should not have body"),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", "Error parsing response start line"),
+    ],
+)
+def test_malformed_responses(raw: bytes, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        read_message(raw, is_response=True, request_method="GET")
+
+
+# -- framing and serialisation ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method, version, status, content_length, expected",
+    [
+        ("GET", (1, 1), 200, None, Framing(BodyKind.CHUNKED)),
+        ("GET", (1, 0), 200, None, Framing(BodyKind.UNTIL_CLOSE)),
+        ("GET", (1, 1), 200, "5", Framing(BodyKind.LENGTH, 5)),
+        ("HEAD", (1, 1), 200, "5", Framing(BodyKind.NONE)),
+        ("GET", (1, 1), 304, None, Framing(BodyKind.NONE)),
+        ("GET", (1, 1), 204, None, Framing(BodyKind.NONE)),
+        ("GET", (1, 1), 101, None, Framing(BodyKind.NONE)),
+    ],
+)
+def test_response_framing(
+    method: str, version: Tuple[int, int], status: int, content_length: Optional[str], expected: Framing
+) -> None:
+    assert (
+        response_framing(
+            request_method=method, request_version=version, status_code=status, content_length=content_length
+        )
+        == expected
+    )
+
+
+def test_framing_is_symmetric() -> None:
+    # What we write with a given Content-Length is read back with that length.
+    written = response_framing(
+        request_method="GET", request_version=(1, 1), status_code=200, content_length="7"
+    )
+    read = received_framing(
+        is_response=True, version=(1, 1), fields=[("Content-Length", "7")], request_method="GET", status_code=200
+    )
+    assert written == read
+
+
+def test_encode_head_refuses_cr_lf() -> None:
+    assert encode_head("HTTP/1.1 200 OK", [("A", "b")]) == b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n"
+    with pytest.raises(ValueError, match="CR or LF"):
+        encode_head("HTTP/1.1 200 OK", [("A", "b\r\nInjected: yes")])
+
+
+def test_body_writer_accounting() -> None:
+    writer = BodyWriter(Framing(BodyKind.LENGTH, 5))
+    assert writer.frame(b"abc") == b"abc"
+    with pytest.raises(OutputError, match="less than Content-Length"):
+        writer.finish()
+    with pytest.raises(OutputError, match="more data than Content-Length"):
+        writer.frame(b"abc")
+    chunked = BodyWriter(Framing(BodyKind.CHUNKED))
+    assert chunked.frame(b"") == b""  # an empty chunk would end the body
+    assert chunked.frame(b"hello") == b"5\r\nhello\r\n"
+    assert chunked.finish() == b"0\r\n\r\n"
+
+
+def test_state_table_refuses_unlisted_transitions() -> None:
+    state = ExchangeState()
+    assert state.process(Side.READ, Event.HEAD) is State.HEADERS
+    assert state.process(Side.READ, Event.BODY) is State.BODY
+    with pytest.raises(InvalidTransition):
+        state.process(Side.READ, Event.HEAD)
+    state.close()
+    assert (state.read, state.write) == (State.CLOSED, State.CLOSED)
+
+
+# -- properties -----------------------------------------------------------------
+
+BODY_PIECES = st.lists(st.binary(min_size=1, max_size=40), max_size=6)
+
+
+def _chunked_request(pieces: List[bytes]) -> bytes:
+    body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces)
+    return CHUNKED_HEAD + body + b"0\r\n\r\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=BODY_PIECES, cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8))
+def test_any_split_gives_the_same_message(pieces: List[bytes], cuts: List[int]) -> None:
+    raw = _chunked_request(pieces)
+    points = sorted({min(c, len(raw)) for c in cuts} | {0, len(raw)})
+    reader = MessageReader(is_response=False)
+    body = b""
+    done = False
+    for start, end in zip(points, points[1:]):
+        reader.receive_data(raw[start:end])
+        while True:
+            event = reader.next_event()
+            if event is None:
+                break
+            if isinstance(event, Data):
+                body += event.data
+            if isinstance(event, EndOfMessage):
+                done = True
+                break
+    assert done and body == b"".join(pieces)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=300), is_response=st.booleans())
+def test_arbitrary_bytes_only_raise_protocol_error(data: bytes, is_response: bool) -> None:
+    reader = MessageReader(is_response=is_response, max_header_size=256)
+    reader.receive_data(data)
+    reader.receive_data(b"")
+    try:
+        for _ in range(1000):
+            event = reader.next_event()
+            if event is None or isinstance(event, (EndOfMessage, ConnectionClosed)):
+                break
+    except ProtocolError:
+        pass
+
+
+def _events_to_message(make: Callable[[], MessageReader], raw: bytes) -> Tuple[object, bytes]:
+    reader = make()
+    reader.receive_data(raw)
+    head = reader.next_event()
+    assert isinstance(head, Head)
+    body = b""
+    while True:
+        event = reader.next_event()
+        if isinstance(event, EndOfMessage):
+            return head.start, body
+        assert isinstance(event, Data)
+        body += event.data
+
+
+TOKENS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=12).filter(
+    lambda name: name.lower() not in ("host", "content-length", "transfer-encoding", "connection")
+)
+VALUES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 ;=/", max_size=20).map(str.strip)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fields=st.lists(st.tuples(TOKENS, VALUES), max_size=6),
+    body=st.binary(max_size=100),
+    chunked=st.booleans(),
+)
+def test_serialise_then_parse_round_trips(
+    fields: List[Tuple[str, str]], body: bytes, chunked: bool
+) -> None:
+    framing = Framing(BodyKind.CHUNKED) if chunked else Framing(BodyKind.LENGTH, len(body))
+    framing_field = ("Transfer-Encoding", "chunked") if chunked else ("Content-Length", str(len(body)))
+    all_fields = [("Host", "example.com")] + fields + [framing_field]
+    writer = BodyWriter(framing)
+    raw = encode_head("PUT /x HTTP/1.1", all_fields) + writer.frame(body) + writer.finish()
+    start, parsed_body = _events_to_message(lambda: MessageReader(is_response=False), raw)
+    assert start == ("PUT", "/x", "HTTP/1.1")
+    assert parsed_body == body
+    head, _, _, _ = read_message(raw)
+    assert head.fields == all_fields
+
+
+@settings(max_examples=100, deadline=None)
+@given(fields=st.lists(st.tuples(TOKENS, VALUES), max_size=6), body=st.binary(max_size=100))
+def test_agrees_with_h11_on_valid_messages(fields: List[Tuple[str, str]], body: bytes) -> None:
+    # Differential check: what h11 writes, we read the same way h11 does.
+    h11 = pytest.importorskip("h11")
+    client = h11.Connection(h11.CLIENT)
+    headers = [("Host", "example.com"), ("Content-Length", str(len(body)))] + fields
+    raw = client.send(h11.Request(method="POST", target="/t?a=b", headers=headers))
+    raw += client.send(h11.Data(data=body)) if body else b""
+    raw += client.send(h11.EndOfMessage())
+    server = h11.Connection(h11.SERVER)
+    server.receive_data(raw)
+    h11_request = server.next_event()
+    head, parsed_body, _, _ = read_message(raw)
+    assert head.start == (h11_request.method.decode(), h11_request.target.decode(), "HTTP/1.1")
+    assert [(n.lower(), v) for n, v in head.fields] == [
+        (n.decode(), v.decode()) for n, v in h11_request.headers
+    ]
+    assert parsed_body == body
