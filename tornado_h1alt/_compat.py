@@ -1,18 +1,28 @@
 """Every difference between the Tornado versions we support, and only that.
 
-Supported: Tornado 6.x (6.0 to 6.6).  Each name says what differs.
+Supported: Tornado 5.1 and 6.0 to 6.6.  Each name says what differs.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Tuple, Type
+import warnings
+from typing import Any, Callable, Optional, Tuple, Type
 
 import tornado
 import tornado.gen
 import tornado.util
 
-__all__ = ["TIMEOUT_ERRORS", "TORNADO_VERSION", "to_native_str"]
+__all__ = [
+    "TIMEOUT_ERRORS",
+    "TORNADO_VERSION",
+    "COALESCES_BODY_PIECES",
+    "error_text",
+    "WRITE_CALLBACKS_SUPPORTED",
+    "to_native_str",
+    "warn_write_callback",
+    "wrap_callback",
+]
 
 TORNADO_VERSION: Tuple[int, ...] = tuple(tornado.version_info[:3])
 
@@ -34,3 +44,55 @@ def to_native_str(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8")
     return str(value)
+
+
+# Tornado 5.1's HTTPConnection.write_headers/write take a ``callback=``
+# argument (deprecated there, removed in 6.0), and 5.x keeps a
+# stack_context that callbacks must be wrapped in to keep the caller's
+# exception handling.
+WRITE_CALLBACKS_SUPPORTED = TORNADO_VERSION < (6, 0)
+
+try:  # Tornado 5.x
+    from tornado.stack_context import wrap as _stack_context_wrap
+except ImportError:  # Tornado 6.x: there is no stack_context
+    _stack_context_wrap = None
+
+
+def wrap_callback(callback: Optional[Callable[..., Any]]) -> Optional[Callable[..., Any]]:
+    """Bind a callback to the current stack_context (Tornado 5.x only)."""
+    if callback is None or _stack_context_wrap is None:
+        return callback
+    wrapped: Callable[..., Any] = _stack_context_wrap(callback)
+    return wrapped
+
+
+def warn_write_callback() -> None:
+    """The warning Tornado 5.1 gives for write callbacks, from the caller's frame."""
+    warnings.warn(
+        "callback argument is deprecated, use returned Future instead",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+# Tornado 6.6 gathers the small pieces of a body (tiny chunks of a chunked
+# body) into chunk_size deliveries, and its tests count data_received calls
+# accordingly; before 6.6 each chunk reached data_received on its own, and
+# those versions' tests assert that chunk boundaries are visible.
+COALESCES_BODY_PIECES = TORNADO_VERSION >= (6, 6)
+
+
+# The log text of some input errors changed over the releases, and each
+# release's tests look for its own wording in the log.
+_OLD_ERROR_TEXTS = (
+    # Before 6.4 the check said "Response" even for requests.
+    ((6, 4), "Message with both", "Response with both"),
+)
+
+
+def error_text(message: str) -> str:
+    """``message`` in the wording the installed Tornado uses for the same error."""
+    for before, ours, theirs in _OLD_ERROR_TEXTS:
+        if TORNADO_VERSION < before and message.startswith(ours):
+            return theirs + message[len(ours) :]
+    return message

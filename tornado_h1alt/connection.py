@@ -219,7 +219,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         except _HeaderTimeout:
             return False
         except (ProtocolError, httputil.HTTPInputError) as error:
-            gen_log.info("Malformed HTTP message from %s: %s", self.context, error)
+            gen_log.info(
+                "Malformed HTTP message from %s: %s", self.context, _compat.error_text(str(error))
+            )
             if not self.is_client:
                 await self._send_error_response(getattr(error, "status_hint", 400))
             else:
@@ -386,18 +388,21 @@ class HTTP1Connection(httputil.HTTPConnection):
                     await self._deliver(delegate, pending)
                 return
             assert isinstance(event, Data)
-            pending.append(event.data)
-            pending_size += len(event.data)
-            if pending_size >= chunk_size:
-                # Hand over whole chunk_size pieces; never more than
-                # chunk_size at once (delegates size their buffers on it).
-                gathered = b"".join(pending)
-                full = len(gathered) - len(gathered) % chunk_size
-                for start in range(0, full, chunk_size):
-                    await self._deliver(delegate, [gathered[start : start + chunk_size]])
-                rest = gathered[full:]
-                pending, pending_size = ([rest] if rest else []), len(rest)
             work += len(event.data)
+            if not _compat.COALESCES_BODY_PIECES:
+                await self._deliver(delegate, [event.data])
+            else:
+                pending.append(event.data)
+                pending_size += len(event.data)
+                if pending_size >= chunk_size:
+                    # Hand over whole chunk_size pieces; never more than
+                    # chunk_size at once (delegates size their buffers on it).
+                    gathered = b"".join(pending)
+                    full = len(gathered) - len(gathered) % chunk_size
+                    for start in range(0, full, chunk_size):
+                        await self._deliver(delegate, [gathered[start : start + chunk_size]])
+                    rest = gathered[full:]
+                    pending, pending_size = ([rest] if rest else []), len(rest)
             if work >= YIELD_THRESHOLD:
                 work = 0
                 await asyncio.sleep(0)
@@ -468,7 +473,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         callback is used while no delegate is active (on a server: after the
         request was read, before the response is complete).
         """
-        self._close_callback = callback
+        self._close_callback = _compat.wrap_callback(callback)
 
     def _on_connection_close(self) -> None:
         callback = self._close_callback
@@ -527,8 +532,12 @@ class HTTP1Connection(httputil.HTTPConnection):
         start_line: Union[httputil.RequestStartLine, httputil.ResponseStartLine],
         headers: httputil.HTTPHeaders,
         chunk: Optional[bytes] = None,
+        callback: Optional[Callable[[], None]] = None,
     ) -> "Future[None]":
         """Implements `.HTTPConnection.write_headers`.
+
+        ``callback`` (Tornado 5.1's API, deprecated there) runs on the IOLoop
+        once the write has been flushed; prefer the returned Future.
 
         Adds the framing fields (``Transfer-Encoding: chunked`` when the body
         length is unknown and the peer speaks HTTP/1.1) and the
@@ -571,7 +580,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._body_writer = BodyWriter(framing)
         if chunk:
             data += self._frame(chunk)
-        return self._write_bytes(data)
+        return self._write_bytes(data, callback)
 
     def _frame(self, chunk: bytes) -> bytes:
         if self._body_writer is None:
@@ -586,33 +595,50 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self.stream.close()
             raise httputil.HTTPOutputError(str(error)) from None
 
-    def write(self, chunk: bytes) -> "Future[None]":
+    def write(
+        self, chunk: bytes, callback: Optional[Callable[[], None]] = None
+    ) -> "Future[None]":
         """Implements `.HTTPConnection.write`.
 
         For backwards compatibility it is allowed but deprecated to skip
         `write_headers` and instead call `write()` with a pre-encoded header
-        block.
+        block.  ``callback`` is Tornado 5.1's deprecated alternative to the
+        returned Future.
         """
-        return self._write_bytes(self._frame(chunk))
+        return self._write_bytes(self._frame(chunk), callback)
 
-    def _write_bytes(self, data: bytes) -> "Future[None]":
+    def _write_bytes(
+        self, data: bytes, callback: Optional[Callable[[], None]] = None
+    ) -> "Future[None]":
         future: "Future[None]" = Future()
+        if callback is not None:
+            _compat.warn_write_callback()
+            callback = _compat.wrap_callback(callback)
         if self.stream is None or self.stream.closed():
             future.set_exception(iostream.StreamClosedError())
             future.exception()  # retrieved: nobody has to await a failed write
             return future
         self._pending_write = self.stream.write(data)
+        io_loop = self.stream.io_loop
         future_add_done_callback(
-            self._pending_write, lambda written: self._on_write_complete(written, future)
+            self._pending_write,
+            lambda written: self._on_write_complete(written, future, callback, io_loop),
         )
         return future
 
     @staticmethod
-    def _on_write_complete(written: "Future[None]", future: "Future[None]") -> None:
+    def _on_write_complete(
+        written: "Future[None]",
+        future: "Future[None]",
+        callback: Optional[Callable[[], None]],
+        io_loop: Any,
+    ) -> None:
         error = written.exception()
         if error is not None and not isinstance(error, iostream.StreamClosedError):
             future.set_exception(error)
             return
+        if callback is not None:
+            io_loop.add_callback(callback)
         # A write cut short by a close still resolves: the caller learns of
         # the close from the connection, as with Tornado's own engine.
         _resolve(future)
