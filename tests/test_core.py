@@ -7,6 +7,7 @@ message, which must be left untouched for the next reader.
 
 from __future__ import annotations
 
+import re
 from typing import Callable, List, Optional, Tuple
 
 import pytest
@@ -22,8 +23,9 @@ from tornado_h1alt._parse import (
     Head,
     MessageReader,
     ReadBytes,
-    ReadUntil,
+    ReadLine,
     ReadUntilClose,
+    ReadUntilRegex,
 )
 from tornado_h1alt._serialize import BodyWriter, OutputError, encode_head
 from tornado_h1alt._state import Event, ExchangeState, InvalidTransition, Side, State
@@ -185,17 +187,38 @@ def test_status_line_without_reason() -> None:
         (b"GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", "no colon", 400),
         (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n", "Invalid header value", 400),
         (b"GET / HTTP/1.1\r\nHost: x\rX: y\r\n\r\n", "bare CR", 400),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n", "integer Content-Length", 400),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\n", "unequal", 400),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", "unequal", 400),
         (
-            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n",
+            "integer Content-Length",
+            400,
+        ),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\n", "unequal", 400),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            "unequal",
+            400,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            b"Content-Length: 5\r\n\r\n",
             "both Transfer-Encoding and Content-Length",
             400,
         ),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "Unsupported Transfer-Encoding", 400),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", "Unsupported Transfer-Encoding", 400),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n", "Unsupported Transfer-Encoding", 400),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "Unsupported Transfer-Encoding",
+            400,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            "Unsupported Transfer-Encoding",
+            400,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n",
+            "Unsupported Transfer-Encoding",
+            400,
+        ),
     ],
 )
 @pytest.mark.parametrize("mode", ["whole", "byte-by-byte"])
@@ -244,7 +267,9 @@ def test_content_length_limit_is_checked_when_the_body_starts() -> None:
 
 def test_until_close_body_limit() -> None:
     with pytest.raises(ProtocolError, match="Body too long"):
-        read_message(b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 20, is_response=True, max_body_size=10, eof=True)
+        read_message(
+            b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 20, is_response=True, max_body_size=10, eof=True
+        )
 
 
 def test_header_section_too_large_is_431() -> None:
@@ -265,7 +290,10 @@ def test_close_between_messages_is_clean() -> None:
 
 @pytest.mark.parametrize(
     "data, what",
-    [(b"GET / HTTP/1.1\r\nHo", "message head"), (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab", "body")],
+    [
+        (b"GET / HTTP/1.1\r\nHo", "message head"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab", "body"),
+    ],
 )
 def test_close_inside_a_message_is_an_error(data: bytes, what: str) -> None:
     reader = MessageReader(is_response=False)
@@ -290,13 +318,14 @@ def test_wants_never_passes_the_message_end() -> None:
             events.append(event)
             continue
         want = reader.wants()
-        if isinstance(want, ReadUntil):
-            match = want.delimiter.search(stream, position)
+        if isinstance(want, (ReadUntilRegex, ReadLine)):
+            pattern = want.pattern if isinstance(want, ReadUntilRegex) else b"\n"
+            match = re.compile(pattern).search(stream, position)
             assert match is not None and match.end() - position <= want.max_bytes
             end = match.end()
         else:
             assert isinstance(want, (ReadBytes, ReadUntilClose))
-            end = position + want.count
+            end = position + want.size
         reader.receive_data(stream[position:end])
         position = end
     assert position == len(message)
@@ -330,7 +359,9 @@ def test_http10_transfer_encoding_is_processed_then_closed() -> None:
 
 def test_interim_response_then_final() -> None:
     reader = MessageReader(is_response=True, request_method="POST")
-    reader.receive_data(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    reader.receive_data(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    )
     interim = reader.next_event()
     assert isinstance(interim, Head) and interim.start[1] == 100
     assert isinstance(reader.next_event(), EndOfMessage)
@@ -369,11 +400,18 @@ def test_malformed_responses(raw: bytes, message: str) -> None:
     ],
 )
 def test_response_framing(
-    method: str, version: Tuple[int, int], status: int, content_length: Optional[str], expected: Framing
+    method: str,
+    version: Tuple[int, int],
+    status: int,
+    content_length: Optional[str],
+    expected: Framing,
 ) -> None:
     assert (
         response_framing(
-            request_method=method, request_version=version, status_code=status, content_length=content_length
+            request_method=method,
+            request_version=version,
+            status_code=status,
+            content_length=content_length,
         )
         == expected
     )
@@ -385,7 +423,11 @@ def test_framing_is_symmetric() -> None:
         request_method="GET", request_version=(1, 1), status_code=200, content_length="7"
     )
     read = received_framing(
-        is_response=True, version=(1, 1), fields=[("Content-Length", "7")], request_method="GET", status_code=200
+        is_response=True,
+        version=(1, 1),
+        fields=[("Content-Length", "7")],
+        request_method="GET",
+        status_code=200,
     )
     assert written == read
 
@@ -496,7 +538,9 @@ def test_serialise_then_parse_round_trips(
     fields: List[Tuple[str, str]], body: bytes, chunked: bool
 ) -> None:
     framing = Framing(BodyKind.CHUNKED) if chunked else Framing(BodyKind.LENGTH, len(body))
-    framing_field = ("Transfer-Encoding", "chunked") if chunked else ("Content-Length", str(len(body)))
+    framing_field = (
+        ("Transfer-Encoding", "chunked") if chunked else ("Content-Length", str(len(body)))
+    )
     all_fields = [("Host", "example.com")] + fields + [framing_field]
     writer = BodyWriter(framing)
     raw = encode_head("PUT /x HTTP/1.1", all_fields) + writer.frame(body) + writer.finish()

@@ -47,9 +47,7 @@ request_target = re.compile(rf"[{VCHAR}{OBS_TEXT}]+")
 HTTP_version = re.compile(r"HTTP/([0-9])\.([0-9])")
 
 # RFC 9112 3:  request-line = method SP request-target SP HTTP-version
-request_line = re.compile(
-    rf"({method.pattern}) ({request_target.pattern}) (HTTP/[0-9]\.[0-9])"
-)
+request_line = re.compile(rf"({method.pattern}) ({request_target.pattern}) (HTTP/[0-9]\.[0-9])")
 
 # RFC 9112 4:
 #   status-line   = HTTP-version SP status-code SP [ reason-phrase ]
@@ -58,9 +56,7 @@ request_line = re.compile(
 # The SP before an empty reason-phrase is missing from many real servers'
 # responses ("HTTP/1.1 200"); a client loses nothing by tolerating that, so
 # the second SP is optional here.
-status_line = re.compile(
-    rf"(HTTP/[0-9]\.[0-9]) ([0-9]{{3}})(?: ([\t {VCHAR}{OBS_TEXT}]*))?"
-)
+status_line = re.compile(rf"(HTTP/[0-9]\.[0-9]) ([0-9]{{3}})(?: ([\t {VCHAR}{OBS_TEXT}]*))?")
 
 # RFC 9112 7.1:
 #   chunk-size = 1*HEXDIG
@@ -72,9 +68,7 @@ status_line = re.compile(
 #   qdtext        = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
 #   quoted-pair   = "\" ( HTAB / SP / VCHAR / obs-text )
 quoted_string = rf'"(?:[\t \x21\x23-\x5b\x5d-\x7e{OBS_TEXT}]|\\[\t {VCHAR}{OBS_TEXT}])*"'
-chunk_ext = (
-    rf"(?:{OWS};{OWS}{token.pattern}(?:{OWS}={OWS}(?:{token.pattern}|{quoted_string}))?)*"
-)
+chunk_ext = rf"(?:{OWS};{OWS}{token.pattern}(?:{OWS}={OWS}(?:{token.pattern}|{quoted_string}))?)*"
 # The chunk-size line without its CRLF.
 chunk_size_line = re.compile(rf"([0-9A-Fa-f]+)({chunk_ext})")
 

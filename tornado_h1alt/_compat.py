@@ -6,6 +6,7 @@ Supported: Tornado 5.1 and 6.0 to 6.6.  Each name says what differs.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import warnings
 from typing import Any, Callable, Optional, Tuple, Type
 
@@ -52,8 +53,9 @@ def to_native_str(value: object) -> str:
 # exception handling.
 WRITE_CALLBACKS_SUPPORTED = TORNADO_VERSION < (6, 0)
 
+_stack_context_wrap: Optional[Callable[..., Any]]
 try:  # Tornado 5.x
-    from tornado.stack_context import wrap as _stack_context_wrap
+    _stack_context_wrap = importlib.import_module("tornado.stack_context").wrap
 except ImportError:  # Tornado 6.x: there is no stack_context
     _stack_context_wrap = None
 

@@ -65,18 +65,12 @@ def split_list(values: Iterable[str]) -> List[str]:
 
 def connection_options(fields: Fields) -> List[str]:
     """The lower-cased connection options (RFC 9110 7.6.1) of a message."""
-    return [
-        option.lower() for option in split_list(field_values(fields, "connection")) if option
-    ]
+    return [option.lower() for option in split_list(field_values(fields, "connection")) if option]
 
 
 def response_has_no_body(request_method: Optional[str], status_code: int) -> bool:
     """RFC 9112 6.3 rule 1: responses that never carry content."""
-    return (
-        request_method == "HEAD"
-        or 100 <= status_code < 200
-        or status_code in (204, 304)
-    )
+    return request_method == "HEAD" or 100 <= status_code < 200 or status_code in (204, 304)
 
 
 def _content_length(values: List[str]) -> int:

@@ -27,8 +27,9 @@ __all__ = [
     "Head",
     "MessageReader",
     "ReadBytes",
-    "ReadUntil",
+    "ReadLine",
     "ReadUntilClose",
+    "ReadUntilRegex",
     "parse_head",
 ]
 
@@ -36,8 +37,8 @@ Fields = List[Tuple[str, str]]
 
 # The end of the header section: an empty line.  Bare LF is accepted as a
 # line terminator (RFC 9112 2.2), bare CR is not (checked per line).
-HEAD_END = re.compile(b"\r?\n\r?\n")
-LINE_END = re.compile(b"\n")
+HEAD_END_PATTERN = b"\r?\n\r?\n"
+HEAD_END = re.compile(HEAD_END_PATTERN)
 # A chunk-size line may carry extensions; 4 KiB is far more than any real
 # one and bounds what a peer can make us buffer per chunk.
 MAX_CHUNK_LINE = 4096
@@ -76,26 +77,32 @@ class EndOfMessage(NamedTuple):
 Event = Union[Head, Data, EndOfMessage, ConnectionClosed]
 
 
-class ReadUntil(NamedTuple):
-    """Read up to and including a match of ``delimiter``, at most ``max_bytes``."""
+class ReadUntilRegex(NamedTuple):
+    """Read up to and including a match of the regex ``pattern``, at most ``max_bytes``."""
 
-    delimiter: "re.Pattern[bytes]"
+    pattern: bytes
+    max_bytes: int
+
+
+class ReadLine(NamedTuple):
+    """Read up to and including the next LF, at most ``max_bytes``."""
+
     max_bytes: int
 
 
 class ReadBytes(NamedTuple):
-    """Read at most ``count`` bytes (fewer is fine)."""
+    """Read at most ``size`` bytes (fewer is fine)."""
 
-    count: int
+    size: int
 
 
 class ReadUntilClose(NamedTuple):
-    """Read at most ``count`` bytes; the end of the stream ends the body."""
+    """Read at most ``size`` bytes; the end of the stream ends the body."""
 
-    count: int
+    size: int
 
 
-Want = Union[ReadUntil, ReadBytes, ReadUntilClose]
+Want = Union[ReadUntilRegex, ReadLine, ReadBytes, ReadUntilClose]
 
 
 def _parse_fields(lines: List[str], *, allow_obs_fold: bool, what: str) -> Fields:
@@ -286,15 +293,15 @@ class MessageReader:
         """The read that gets what the reader needs without passing the message end."""
         phase = self._phase
         if phase == _Phase.HEAD:
-            return ReadUntil(HEAD_END, self.max_header_size)
+            return ReadUntilRegex(HEAD_END_PATTERN, self.max_header_size)
         if phase in (_Phase.LENGTH, _Phase.CHUNK_DATA):
             return ReadBytes(min(self._remaining, self.chunk_size))
         if phase == _Phase.CHUNK_SIZE:
-            return ReadUntil(LINE_END, MAX_CHUNK_LINE)
+            return ReadLine(MAX_CHUNK_LINE)
         if phase == _Phase.CHUNK_END:
             return ReadBytes(2)
         if phase == _Phase.TRAILER:
-            return ReadUntil(LINE_END, max(self.max_header_size - self._trailer_size, 1))
+            return ReadLine(max(self.max_header_size - self._trailer_size, 1))
         if phase == _Phase.UNTIL_CLOSE:
             return ReadUntilClose(self.chunk_size)
         raise AssertionError("the message is complete; nothing to read")
@@ -325,7 +332,8 @@ class MessageReader:
                 return self._read_chunk_data()
             if phase == _Phase.CHUNK_END:
                 if len(self._buffer) < 2:
-                    return self._need_more("chunk")
+                    self._check_not_closed("chunk")
+                    return None
                 if self._buffer[:2] != b"\r\n":
                     raise ProtocolError("improperly terminated chunk")
                 del self._buffer[:2]
@@ -339,10 +347,10 @@ class MessageReader:
 
     # -- phases --------------------------------------------------------------
 
-    def _need_more(self, what: str) -> None:
+    def _check_not_closed(self, what: str) -> None:
+        # More bytes are needed; if none can come, the message is truncated.
         if self._eof:
             raise ProtocolError("connection closed in the middle of the %s" % what)
-        return None
 
     def _read_head(self) -> Optional[Union[Head, ConnectionClosed]]:
         buffer = self._buffer
@@ -350,13 +358,13 @@ class MessageReader:
         # the request-line (left behind by some clients after a POST body);
         # they count against max_header_size like the head itself.
         start = 0
-        while buffer[start : start + 1] in (b"\r", b"\n") and start < len(buffer):
-            if buffer[start : start + 2] == b"\r\n":
+        while start < len(buffer):
+            if buffer.startswith(b"\r\n", start):
                 start += 2
-            elif buffer[start : start + 1] == b"\n":
+            elif buffer[start] == 0x0A:  # a bare LF
                 start += 1
             else:
-                break  # a lone CR: let the head parser refuse it
+                break  # the start line (or a lone CR, which the parser refuses)
         match = HEAD_END.search(buffer, start)
         if match is None:
             if len(buffer) > self.max_header_size:
@@ -417,7 +425,8 @@ class MessageReader:
             self._phase = _Phase.DONE
             return EndOfMessage([])
         if not self._buffer:
-            return self._need_more("body")
+            self._check_not_closed("body")
+            return None
         data = self._take(min(self._remaining, self.chunk_size))
         self._remaining -= len(data)
         return Data(data)
@@ -427,7 +436,8 @@ class MessageReader:
         if end < 0:
             if len(self._buffer) > MAX_CHUNK_LINE:
                 raise ProtocolError("chunk size line too long")
-            return bool(self._need_more("chunked body"))
+            self._check_not_closed("chunked body")
+            return False
         if end > MAX_CHUNK_LINE:
             raise ProtocolError("chunk size line too long")
         # RFC 9112 7.1: chunk lines end in CRLF; a bare LF here is where
@@ -452,7 +462,8 @@ class MessageReader:
 
     def _read_chunk_data(self) -> Optional[Event]:
         if not self._buffer:
-            return self._need_more("chunked body")
+            self._check_not_closed("chunked body")
+            return None
         data = self._take(min(self._remaining, self.chunk_size))
         self._remaining -= len(data)
         if self._remaining == 0:
@@ -464,7 +475,8 @@ class MessageReader:
         if end < 0:
             if self._trailer_size + len(self._buffer) > self.max_header_size:
                 raise ProtocolError("trailer section too large", 431)
-            return self._need_more("trailer section")
+            self._check_not_closed("trailer section")
+            return None
         line = self._take(end + 1)
         self._trailer_size += len(line)
         if self._trailer_size > self.max_header_size:
@@ -475,7 +487,9 @@ class MessageReader:
         # RFC 9112 7.1.2: a recipient MUST be able to parse the trailer
         # section; its fields follow the header field syntax.
         self._trailers.extend(
-            _parse_fields(_split_lines(line.decode("latin-1"))[:1], allow_obs_fold=False, what="trailer")
+            _parse_fields(
+                _split_lines(line.decode("latin-1"))[:1], allow_obs_fold=False, what="trailer"
+            )
         )
         return self.next_event()
 

@@ -68,7 +68,5 @@ class BodyWriter:
     def finish(self) -> bytes:
         """The bytes that end the body (the last chunk, if chunked)."""
         if self.remaining:
-            raise OutputError(
-                "Tried to write %d bytes less than Content-Length" % self.remaining
-            )
+            raise OutputError("Tried to write %d bytes less than Content-Length" % self.remaining)
         return LAST_CHUNK if self.chunked else b""

@@ -29,8 +29,9 @@ from ._parse import (
     Head,
     MessageReader,
     ReadBytes,
-    ReadUntil,
+    ReadLine,
     ReadUntilClose,
+    ReadUntilRegex,
 )
 from ._serialize import BodyWriter, OutputError, encode_head
 from ._state import Event, ExchangeState, InvalidTransition, Side, State
@@ -141,9 +142,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._disconnect_on_finish = False
         # Resolves when our side's message has been written and flushed
         # (or the connection is closed / detached).
-        self._finish_future: "Future[None]" = Future()
+        self._finish_future: Future[None] = Future()
         self._close_callback: Optional[Callable[[], None]] = None
-        self._pending_write: "Optional[Future[None]]" = None
+        self._pending_write: Optional[Future[None]] = None
         self._body_writer: Optional[BodyWriter] = None
         # What we know of the request, which shapes the response.
         self._request_method: Optional[str] = None
@@ -155,7 +156,7 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     # -- reading ---------------------------------------------------------------
 
-    def read_response(self, delegate: httputil.HTTPMessageDelegate) -> "Future[bool]":
+    def read_response(self, delegate: httputil.HTTPMessageDelegate) -> Future[bool]:
         """Read a single HTTP message (a response on a client, a request on a server).
 
         Typical client-mode usage is to write a request using `write_headers`,
@@ -169,7 +170,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         if self.params.decompress:
             delegate = _GzipMessageDelegate(delegate, self.params.chunk_size, self._max_body_size)
-        future: "Future[bool]" = gen.convert_yielded(self._read_message(delegate))
+        future: Future[bool] = gen.convert_yielded(self._read_message(delegate))
         return future
 
     async def _read_message(self, delegate: httputil.HTTPMessageDelegate) -> bool:
@@ -210,7 +211,11 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._delegate_open = False
             # While the application produces its response, the stream is not
             # being read, so only a close callback notices a vanished peer.
-            if not self._finish_future.done() and self.stream is not None and not self.stream.closed():
+            if (
+                not self._finish_future.done()
+                and self.stream is not None
+                and not self.stream.closed()
+            ):
                 self.stream.set_close_callback(self._on_connection_close)
                 await self._finish_future
             if self.is_client and self._disconnect_on_finish:
@@ -282,8 +287,8 @@ class HTTP1Connection(httputil.HTTPConnection):
             if isinstance(event, ConnectionClosed):
                 raise iostream.StreamClosedError()
             want = reader.wants()
-            assert isinstance(want, ReadUntil)
-            read = self.stream.read_until_regex(want.delimiter, max_bytes=want.max_bytes)
+            assert isinstance(want, ReadUntilRegex)
+            read = self.stream.read_until_regex(want.pattern, max_bytes=want.max_bytes)
             if deadline is None:
                 data = await read
             else:
@@ -332,7 +337,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         ):
             self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
-    async def _read_body(self, reader: MessageReader, delegate: httputil.HTTPMessageDelegate) -> bool:
+    async def _read_body(
+        self, reader: MessageReader, delegate: httputil.HTTPMessageDelegate
+    ) -> bool:
         if self._body_timeout is None:
             await self._read_body_events(reader, delegate)
             return True
@@ -364,14 +371,13 @@ class HTTP1Connection(httputil.HTTPConnection):
             event = reader.next_event()
             if event is None:
                 want = reader.wants()
-                if isinstance(want, ReadBytes):
-                    read = stream.read_bytes(want.count, partial=True)
-                elif isinstance(want, ReadUntil):
+                read: Future[bytes]
+                if isinstance(want, ReadLine):
                     work += CHUNK_YIELD_COST
-                    read = stream.read_until_regex(want.delimiter, max_bytes=want.max_bytes)
+                    read = stream.read_until(b"\n", max_bytes=want.max_bytes)  # type: ignore[assignment]
                 else:
-                    assert isinstance(want, ReadUntilClose)
-                    read = stream.read_bytes(want.count, partial=True)
+                    assert isinstance(want, (ReadBytes, ReadUntilClose))
+                    read = stream.read_bytes(want.size, partial=True)  # type: ignore[assignment]
                 if pending and not read.done():
                     await self._deliver(delegate, pending)
                     pending, pending_size = [], 0
@@ -533,7 +539,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         headers: httputil.HTTPHeaders,
         chunk: Optional[bytes] = None,
         callback: Optional[Callable[[], None]] = None,
-    ) -> "Future[None]":
+    ) -> Future[None]:
         """Implements `.HTTPConnection.write_headers`.
 
         ``callback`` (Tornado 5.1's API, deprecated there) runs on the IOLoop
@@ -595,9 +601,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self.stream.close()
             raise httputil.HTTPOutputError(str(error)) from None
 
-    def write(
-        self, chunk: bytes, callback: Optional[Callable[[], None]] = None
-    ) -> "Future[None]":
+    def write(self, chunk: bytes, callback: Optional[Callable[[], None]] = None) -> Future[None]:
         """Implements `.HTTPConnection.write`.
 
         For backwards compatibility it is allowed but deprecated to skip
@@ -609,8 +613,8 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     def _write_bytes(
         self, data: bytes, callback: Optional[Callable[[], None]] = None
-    ) -> "Future[None]":
-        future: "Future[None]" = Future()
+    ) -> Future[None]:
+        future: Future[None] = Future()
         if callback is not None:
             _compat.warn_write_callback()
             callback = _compat.wrap_callback(callback)
@@ -628,8 +632,8 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     @staticmethod
     def _on_write_complete(
-        written: "Future[None]",
-        future: "Future[None]",
+        written: Future[None],
+        future: Future[None],
         callback: Optional[Callable[[], None]],
         io_loop: Any,
     ) -> None:
@@ -674,7 +678,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         else:
             future_add_done_callback(self._pending_write, self._finish_request)
 
-    def _finish_request(self, future: "Optional[Future[None]]") -> None:
+    def _finish_request(self, future: Optional[Future[None]]) -> None:
         self._clear_callbacks()
         if not self.is_client and self._disconnect_on_finish:
             self.close()
@@ -685,7 +689,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         _resolve(self._finish_future)
 
 
-def _resolve(future: "Future[None]") -> None:
+def _resolve(future: Future[None]) -> None:
     # Several paths (close, detach, a finished write) may each be the one
     # that ends an exchange; the first wins and the others are no-ops.
     if not future.done():
@@ -755,7 +759,9 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
             if not decompressed and len(tail) >= len(compressed):
                 # No output and no input consumed: data after the end of
                 # the gzip stream, which would otherwise loop forever.
-                raise httputil.HTTPInputError("encountered unconsumed gzip data without making progress")
+                raise httputil.HTTPInputError(
+                    "encountered unconsumed gzip data without making progress"
+                )
             compressed = tail
 
     def finish(self) -> None:
@@ -772,7 +778,6 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
 
     def on_connection_close(self) -> None:
         return self._delegate.on_connection_close()
-
 
 
 def parse_int(s: str) -> int:

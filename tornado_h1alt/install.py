@@ -25,7 +25,10 @@ _REPLACEMENTS: Dict[Tuple[str, str], object] = {
     ("tornado.httpserver", "HTTP1ServerConnection"): server.HTTP1ServerConnection,
     ("tornado.httpserver", "HTTP1ConnectionParameters"): connection.HTTP1ConnectionParameters,
     ("tornado.simple_httpclient", "HTTP1Connection"): connection.HTTP1Connection,
-    ("tornado.simple_httpclient", "HTTP1ConnectionParameters"): connection.HTTP1ConnectionParameters,
+    (
+        "tornado.simple_httpclient",
+        "HTTP1ConnectionParameters",
+    ): connection.HTTP1ConnectionParameters,
 }
 
 # The originals, saved by the first install() and emptied by uninstall().

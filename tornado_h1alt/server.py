@@ -35,7 +35,7 @@ class HTTP1ServerConnection:
             params = HTTP1ConnectionParameters()
         self.params = params
         self.context = context
-        self._serving_future: "Optional[Future[None]]" = None
+        self._serving_future: Optional[Future[None]] = None
 
     async def close(self) -> None:
         """Closes the connection.
@@ -55,7 +55,7 @@ class HTTP1ServerConnection:
         :arg delegate: a `.HTTPServerConnectionDelegate`
         """
         assert isinstance(delegate, httputil.HTTPServerConnectionDelegate)
-        future: "Future[None]" = gen.convert_yielded(self._serve(delegate))
+        future: Future[None] = gen.convert_yielded(self._serve(delegate))
         self._serving_future = future
         # Registering the future with the IOLoop makes its errors logged.
         self.stream.io_loop.add_future(future, lambda f: f.result())
