@@ -161,7 +161,7 @@ def _check_host(version: Tuple[int, int], fields: Fields) -> None:
             raise ProtocolError("Missing Host header")
         return
     if len(hosts) > 1 or "," in hosts[0]:
-        raise ProtocolError("Multiple host headers not allowed: %r" % ", ".join(hosts))
+        raise ProtocolError("Multiple host headers not allowed: %r" % ",".join(hosts))
     if not _abnf.host.fullmatch(hosts[0]):
         raise ProtocolError("Invalid Host header: %r" % hosts[0])
 
@@ -211,7 +211,24 @@ def parse_head(
         _check_host(version, fields)
         framing = received_framing(is_response=False, version=version, fields=fields)
         keep_alive = request_keeps_alive(version, fields)
+    if framing.kind is BodyKind.LENGTH:
+        fields = _single_content_length(fields, framing.length)
     return Head(start, version, fields, framing, keep_alive)
+
+
+def _single_content_length(fields: Fields, length: int) -> Fields:
+    # RFC 9110 8.6: a recipient that accepts a repeated Content-Length (all
+    # values equal) MUST replace it with one field holding that value, so
+    # the application never sees "5, 5".
+    positions = [i for i, (name, _) in enumerate(fields) if name.lower() == "content-length"]
+    if not positions or (len(positions) == 1 and fields[positions[0]][1] == str(length)):
+        return fields
+    first = positions[0]
+    return [
+        (name, str(length)) if i == first else (name, value)
+        for i, (name, value) in enumerate(fields)
+        if i == first or i not in positions
+    ]
 
 
 class _Phase:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import weakref
+from typing import Any, Dict
 
 import tornado.simple_httpclient
 from tornado.iostream import IOStream
@@ -36,6 +37,17 @@ class SimpleAsyncHTTPClient(tornado.simple_httpclient.SimpleAsyncHTTPClient):
     Takes the same arguments.  Select it with
     ``AsyncHTTPClient.configure("tornado_h1alt.SimpleAsyncHTTPClient")``.
     """
+
+    @classmethod
+    def _async_clients(cls) -> Dict[Any, Any]:
+        # AsyncHTTPClient caches one instance per IOLoop under an attribute
+        # named after the class *name*, found with hasattr: a subclass named
+        # like its parent would be handed the parent's cached instance.
+        # Keep a cache that belongs to this very class.
+        if "_h1alt_clients" not in cls.__dict__:
+            cls._h1alt_clients = weakref.WeakKeyDictionary()  # type: ignore[attr-defined]
+        clients: Dict[Any, Any] = cls.__dict__["_h1alt_clients"]
+        return clients
 
     def _connection_class(self) -> type:
         return _HTTPConnection

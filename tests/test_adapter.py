@@ -1,0 +1,980 @@
+"""The adapter over real sockets: what a peer on 127.0.0.1 observes.
+
+Servers here run tornado_h1alt's engine (``tornado_h1alt.HTTPServer`` with
+a `tornado.web.Application`, or ``HTTP1ServerConnection`` with a recording
+delegate); the peer is a raw IOStream speaking bytes, or for the client
+side ``HTTP1Connection(stream, is_client=True)`` against a canned server.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from typing import Any, Callable, Iterator, List, Optional, Tuple
+
+import pytest
+import tornado.httpserver
+import tornado.simple_httpclient
+import tornado.web
+from h1wire import connect, exchange, parse_responses, read_response, read_with_timeout
+from tornado import gen, httputil
+from tornado.concurrent import Future
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.ioloop import IOLoop
+from tornado.iostream import IOStream, StreamClosedError
+from tornado.tcpserver import TCPServer
+from tornado.testing import bind_unused_port
+
+import tornado_h1alt
+
+# Generous: only reached if the engine hangs, never on the expected path.
+HANG_GUARD = 5.0
+
+GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def _resolve(future: Future[Any], value: Any = None) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+async def _wait(future: Future[Any]) -> Any:
+    return await gen.with_timeout(IOLoop.current().time() + HANG_GUARD, future)
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> List[logging.LogRecord]:
+    return [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+# -- a tornado.web.Application on tornado_h1alt.HTTPServer ---------------------
+
+
+class MainHandler(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.write("hello")
+
+    def head(self) -> None:
+        self.write("hello")  # Tornado computes Content-Length and drops the body
+
+
+class UriHandler(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.write(self.request.uri or "")
+
+
+class EchoHandler(tornado.web.RequestHandler):
+    def post(self) -> None:
+        self.set_header(
+            "X-Seen-Transfer-Encoding", self.request.headers.get("Transfer-Encoding", "")
+        )
+        self.set_header(
+            "X-Seen-Consumed-Encoding",
+            self.request.headers.get("X-Consumed-Content-Encoding", ""),
+        )
+        self.write(self.request.body)
+
+    put = post
+
+
+class ChunksHandler(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        for piece in (b"a", b"bb", b"ccc"):
+            self.write(piece)
+            await self.flush()
+
+
+class NotModifiedHandler(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.set_status(304)
+
+
+def make_app() -> tornado.web.Application:
+    return tornado.web.Application(
+        [
+            (r"/", MainHandler),
+            (r"/uri.*", UriHandler),
+            (r"/echo", EchoHandler),
+            (r"/chunks", ChunksHandler),
+            (r"/304", NotModifiedHandler),
+        ]
+    )
+
+
+@pytest.fixture
+def app() -> tornado.web.Application:
+    """The application pytest-tornasync's ``http_server`` (stock Tornado) serves."""
+    return make_app()
+
+
+@pytest.fixture
+def serve(io_loop: IOLoop) -> Iterator[Callable[..., int]]:
+    """start(**HTTPServer kwargs) -> port of a tornado_h1alt.HTTPServer running make_app()."""
+    servers: List[tornado_h1alt.HTTPServer] = []
+
+    def start(**kwargs: Any) -> int:
+        server = tornado_h1alt.HTTPServer(make_app(), **kwargs)
+        sock, port = bind_unused_port()
+        server.add_socket(sock)
+        servers.append(server)
+        return port
+
+    yield start
+    for server in servers:
+        server.stop()
+        io_loop.run_sync(server.close_all_connections)
+
+
+# -- HTTP1ServerConnection with a recording delegate -----------------------------
+
+
+class Recorder(httputil.HTTPMessageDelegate):
+    """Records every delegate call; ``respond(self)`` runs from finish()."""
+
+    def __init__(
+        self,
+        connection: Optional[httputil.HTTPConnection] = None,
+        respond: Optional[Callable[[Recorder], None]] = None,
+        on_headers: Optional[Callable[[Recorder], None]] = None,
+    ) -> None:
+        self.connection = connection
+        self.respond = respond
+        self.on_headers = on_headers
+        self.calls: List[Tuple[Any, ...]] = []
+        self.errors: List[Exception] = []
+        self.detached: Optional[IOStream] = None
+        self.done: Future[None] = Future()  # finish or on_connection_close
+        self.headers_seen: Future[None] = Future()
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> None:
+        self.calls.append(("headers", start_line, headers))
+        if self.on_headers is not None:
+            self.on_headers(self)
+        _resolve(self.headers_seen)
+
+    def data_received(self, chunk: bytes) -> None:
+        self.calls.append(("data", chunk))
+
+    def finish(self) -> None:
+        self.calls.append(("finish",))
+        if self.respond is not None:
+            self.respond(self)
+        _resolve(self.done)
+
+    def on_connection_close(self) -> None:
+        self.calls.append(("close",))
+        _resolve(self.done)
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(call[1] for call in self.calls if call[0] == "data")
+
+    @property
+    def kinds(self) -> List[str]:
+        return [call[0] for call in self.calls]
+
+
+def respond_ok(recorder: Recorder) -> None:
+    connection = recorder.connection
+    assert connection is not None
+    connection.write_headers(
+        httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+        httputil.HTTPHeaders({"Content-Length": "2"}),
+        b"ok",
+    )
+    connection.finish()
+
+
+class RawServer(TCPServer, httputil.HTTPServerConnectionDelegate):
+    """Serves each connection with tornado_h1alt.HTTP1ServerConnection and Recorders."""
+
+    def __init__(
+        self,
+        params: tornado_h1alt.HTTP1ConnectionParameters,
+        respond: Optional[Callable[[Recorder], None]],
+        on_headers: Optional[Callable[[Recorder], None]],
+    ) -> None:
+        super().__init__()
+        self.params = params
+        self.respond = respond
+        self.on_headers = on_headers
+        self.recorders: List[Recorder] = []
+        self.connections: List[tornado_h1alt.HTTP1ServerConnection] = []
+        self.closed_connections = 0
+        self.connection_closed: Future[None] = Future()
+        self.port = 0
+
+    def handle_stream(self, stream: IOStream, address: Any) -> None:
+        connection = tornado_h1alt.HTTP1ServerConnection(stream, self.params)
+        self.connections.append(connection)
+        connection.start_serving(self)
+
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        recorder = Recorder(request_conn, self.respond, self.on_headers)
+        self.recorders.append(recorder)
+        return recorder
+
+    def on_close(self, server_conn: object) -> None:
+        self.closed_connections += 1
+        _resolve(self.connection_closed)
+
+
+@pytest.fixture
+def raw_server(io_loop: IOLoop) -> Iterator[Callable[..., RawServer]]:
+    """start(respond=respond_ok, on_headers=None, **HTTP1ConnectionParameters kwargs)."""
+    servers: List[RawServer] = []
+
+    def start(
+        respond: Optional[Callable[[Recorder], None]] = respond_ok,
+        on_headers: Optional[Callable[[Recorder], None]] = None,
+        **params: Any,
+    ) -> RawServer:
+        server = RawServer(tornado_h1alt.HTTP1ConnectionParameters(**params), respond, on_headers)
+        sock, server.port = bind_unused_port()
+        server.add_socket(sock)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+        for connection in server.connections:
+            io_loop.run_sync(connection.close)
+        for recorder in server.recorders:
+            if recorder.detached is not None:
+                recorder.detached.close()
+
+
+# -- the basics -------------------------------------------------------------------
+
+
+async def test_simple_get(serve: Callable[..., int]) -> None:
+    port = serve()
+    data, closed = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    (response,) = parse_responses(data)
+    assert (response.status, response.body) == (200, b"hello")
+    assert response.header("Content-Length") == "5"
+    assert closed
+
+
+async def test_keep_alive_two_requests_on_one_connection(serve: Callable[..., int]) -> None:
+    stream = await connect(serve())
+    try:
+        for path in (b"/uri/1", b"/uri/2"):
+            await stream.write(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
+            response = await read_response(stream)
+            assert (response.status, response.body) == (200, path)
+            assert response.header("Connection") is None
+    finally:
+        stream.close()
+
+
+async def test_pipelined_requests_answered_in_order(serve: Callable[..., int]) -> None:
+    requests = (
+        b"".join(b"GET /uri/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(1, 5))
+        + b"GET /uri/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    data, closed = await exchange(serve(), requests)
+    bodies = [response.body for response in parse_responses(data)]
+    assert bodies == [b"/uri/1", b"/uri/2", b"/uri/3", b"/uri/4", b"/uri/last"]
+    assert closed
+
+
+async def test_http10_without_keep_alive_closes(serve: Callable[..., int]) -> None:
+    # Sent without a close from our side: only the server's close ends the read.
+    data, closed = await exchange(serve(), b"GET / HTTP/1.0\r\n\r\n")
+    (response,) = parse_responses(data)
+    assert (response.status, response.body) == (200, b"hello")
+    assert response.header("Connection") is None
+    assert closed
+
+
+async def test_http10_keep_alive_stays_open(serve: Callable[..., int]) -> None:
+    stream = await connect(serve())
+    try:
+        await stream.write(b"GET /uri/1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        first = await read_response(stream)
+        assert first.header("Connection") == "Keep-Alive"
+        assert first.body == b"/uri/1"
+        # Still open: a second (non-keep-alive) request is answered, then closed.
+        await stream.write(b"GET /uri/2 HTTP/1.0\r\n\r\n")
+        data, closed = await read_with_timeout(stream, HANG_GUARD)
+        (second,) = parse_responses(data)
+        assert second.body == b"/uri/2"
+        assert closed
+    finally:
+        stream.close()
+
+
+async def test_connection_close_on_http11(serve: Callable[..., int]) -> None:
+    # The pipelined second request must never be answered.
+    data, closed = await exchange(
+        serve(),
+        b"GET /uri/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" + GET,
+    )
+    (response,) = parse_responses(data)
+    assert response.body == b"/uri/1"
+    assert response.header("Connection") == "close"
+    assert closed
+
+
+async def test_chunked_request_body_delivered_intact(serve: Callable[..., int]) -> None:
+    body = bytes(range(256)) * 3
+    pieces = [body[:1], body[1:300], body[300:]]
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    data, closed = await exchange(
+        serve(),
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n" + chunked,
+    )
+    (response,) = parse_responses(data)
+    assert response.status == 200
+    assert response.body == body
+    assert response.header("X-Seen-Transfer-Encoding") == "chunked"
+
+
+async def test_content_length_request_body(serve: Callable[..., int]) -> None:
+    body = b"x" * 100000 + b"end"
+    data, _ = await exchange(
+        serve(),
+        b"PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+        % len(body)
+        + body,
+    )
+    (response,) = parse_responses(data)
+    assert (response.status, response.body) == (200, body)
+
+
+async def test_expect_100_continue_before_body(serve: Callable[..., int]) -> None:
+    stream = await connect(serve())
+    try:
+        await stream.write(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        )
+        # Nothing of the body has been sent: the interim response comes first.
+        interim = await gen.with_timeout(
+            IOLoop.current().time() + HANG_GUARD, stream.read_until(b"\r\n\r\n")
+        )
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        await stream.write(b"hello")
+        response = await read_response(stream)
+        assert (response.status, response.body) == (200, b"hello")
+    finally:
+        stream.close()
+
+
+async def test_no_100_continue_for_http10(serve: Callable[..., int]) -> None:
+    # RFC 9110 10.1.1: an HTTP/1.0 request's 100-continue expectation is ignored.
+    data, closed = await exchange(
+        serve(),
+        b"POST /echo HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello",
+    )
+    assert data.startswith(b"HTTP/1.1 200 ")
+    assert b" 100 " not in data
+    assert [r.status for r in parse_responses(data)] == [200]
+    assert closed
+
+
+async def test_malformed_request_line(
+    serve: Callable[..., int], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tornado.general")
+    data, closed = await exchange(serve(), b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert data == b"HTTP/1.1 400 Bad Request\r\n\r\n"
+    assert closed
+    malformed = [
+        r
+        for r in caplog.records
+        if r.name == "tornado.general" and "Malformed HTTP message" in r.getMessage()
+    ]
+    assert [r.levelno for r in malformed] == [logging.INFO]
+    assert _errors(caplog) == []
+
+
+async def test_transfer_encoding_with_content_length_is_rejected(
+    serve: Callable[..., int], caplog: pytest.LogCaptureFixture
+) -> None:
+    data, closed = await exchange(
+        serve(),
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Length: 10\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    )
+    assert data == b"HTTP/1.1 400 Bad Request\r\n\r\n"
+    assert closed
+    assert _errors(caplog) == []
+
+
+async def test_chunked_response_from_several_writes(serve: Callable[..., int]) -> None:
+    data, closed = await exchange(
+        serve(), b"GET /chunks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    (response,) = parse_responses(data)
+    assert response.header("Transfer-Encoding") == "chunked"
+    assert response.header("Content-Length") is None
+    assert response.body == b"abbccc"
+    # Each flush is its own chunk, and the last chunk ends the body.
+    assert b"1\r\na\r\n" in data and b"2\r\nbb\r\n" in data
+    assert data.endswith(b"3\r\nccc\r\n0\r\n\r\n")
+    assert closed
+
+
+async def test_chunked_response_not_sent_to_http10(serve: Callable[..., int]) -> None:
+    # RFC 9112 6.1: no chunked coding to an HTTP/1.0 peer; the close ends the body.
+    data, closed = await exchange(serve(), b"GET /chunks HTTP/1.0\r\n\r\n")
+    (response,) = parse_responses(data)
+    assert response.header("Transfer-Encoding") is None
+    assert response.body == b"abbccc"
+    assert closed
+
+
+async def test_head_response_has_no_body_and_connection_reusable(
+    serve: Callable[..., int],
+) -> None:
+    stream = await connect(serve())
+    try:
+        await stream.write(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await read_response(stream, method="HEAD")
+        assert head.status == 200
+        assert head.header("Content-Length") == "5"  # what GET would have sent
+        # If the HEAD response carried a body, this would read it as a status line.
+        await stream.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        response = await read_response(stream)
+        assert (response.status, response.body) == (200, b"hello")
+    finally:
+        stream.close()
+
+
+async def test_304_has_no_body(serve: Callable[..., int]) -> None:
+    data, _ = await exchange(
+        serve(),
+        b"GET /304 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /uri/next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    first_head_end = data.index(b"\r\n\r\n") + 4
+    assert data[:first_head_end].startswith(b"HTTP/1.1 304 ")
+    assert b"Transfer-Encoding" not in data[:first_head_end]
+    # The next response follows the 304's head immediately.
+    assert data[first_head_end:].startswith(b"HTTP/1.1 200 ")
+    assert [r.body for r in parse_responses(data)] == [b"", b"/uri/next"]
+
+
+async def test_no_keep_alive_closes_after_one_request(serve: Callable[..., int]) -> None:
+    data, closed = await exchange(serve(no_keep_alive=True), GET + GET)
+    (response,) = parse_responses(data)
+    assert response.header("Connection") == "close"
+    assert closed
+
+
+async def test_header_timeout_closes_idle_connection(serve: Callable[..., int]) -> None:
+    # HTTPServer passes idle_connection_timeout as the header timeout.
+    stream = await connect(serve(idle_connection_timeout=0.2))
+    try:
+        await stream.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+        data, closed = await read_with_timeout(stream, HANG_GUARD)
+        assert (data, closed) == (b"", True)
+    finally:
+        stream.close()
+
+
+async def test_header_timeout_closes_between_keep_alive_requests(
+    serve: Callable[..., int],
+) -> None:
+    stream = await connect(serve(idle_connection_timeout=0.2))
+    try:
+        await stream.write(GET)
+        assert (await read_response(stream)).body == b"hello"
+        data, closed = await read_with_timeout(stream, HANG_GUARD)
+        assert (data, closed) == (b"", True)
+    finally:
+        stream.close()
+
+
+async def test_body_timeout_closes_slow_body(
+    raw_server: Callable[..., RawServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tornado.general")
+    server = raw_server(body_timeout=0.2)
+    stream = await connect(server.port)
+    try:
+        await stream.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        data, closed = await read_with_timeout(stream, HANG_GUARD)
+        assert (data, closed) == (b"", True)
+    finally:
+        stream.close()
+    await _wait(server.connection_closed)
+    assert any("Timeout reading body" in r.getMessage() for r in caplog.records)
+    recorder = _only_request(server)
+    # The delegate hears that the message ended without finish().
+    assert recorder.kinds[0] == "headers"
+    assert recorder.kinds[-1] == "close"
+    assert "finish" not in recorder.kinds
+    assert recorder.body in (b"", b"abc")
+    assert _errors(caplog) == []
+
+
+async def test_max_body_size_content_length(serve: Callable[..., int]) -> None:
+    data, closed = await exchange(
+        serve(max_body_size=10),
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n" + b"x" * 11,
+    )
+    assert data == b"HTTP/1.1 400 Bad Request\r\n\r\n"
+    assert closed
+
+
+async def test_max_body_size_chunked(serve: Callable[..., int]) -> None:
+    data, closed = await exchange(
+        serve(max_body_size=10),
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"6\r\nxxxxxx\r\n6\r\nxxxxxx\r\n0\r\n\r\n",
+    )
+    assert data == b"HTTP/1.1 400 Bad Request\r\n\r\n"
+    assert closed
+
+
+async def test_max_body_size_allows_exact_limit(serve: Callable[..., int]) -> None:
+    data, _ = await exchange(
+        serve(max_body_size=10),
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
+        + b"x" * 10,
+    )
+    assert [(r.status, r.body) for r in parse_responses(data)] == [(200, b"x" * 10)]
+
+
+async def test_decompress_gzip_request_body(serve: Callable[..., int]) -> None:
+    body = b"compress me " * 1000
+    compressed = gzip.compress(body)
+    data, _ = await exchange(
+        serve(decompress_request=True),
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(compressed) + compressed,
+    )
+    (response,) = parse_responses(data)
+    assert (response.status, response.body) == (200, body)
+    assert response.header("X-Seen-Consumed-Encoding") == "gzip"
+
+
+async def test_decompress_enforces_decompressed_size(serve: Callable[..., int]) -> None:
+    compressed = gzip.compress(b"\0" * 100000)
+    assert len(compressed) < 1000  # small on the wire, 100 kB once inflated
+    data, closed = await exchange(
+        serve(decompress_request=True, max_body_size=1000),
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(compressed) + compressed,
+    )
+    assert data == b"HTTP/1.1 400 Bad Request\r\n\r\n"
+    assert closed
+
+
+# -- the delegate contract -----------------------------------------------------------
+
+
+async def test_client_disconnect_mid_body(
+    raw_server: Callable[..., RawServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = raw_server()
+    stream = await connect(server.port)
+    await stream.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+    recorder = await _wait_for_recorder(server)
+    await _wait(recorder.headers_seen)
+    stream.close()
+    # on_close comes after the request delegate has been told everything.
+    await _wait(server.connection_closed)
+    assert recorder.kinds.count("close") == 1
+    assert "finish" not in recorder.kinds
+    assert recorder.kinds[-1] == "close"
+    assert recorder.body in (b"", b"0123456789")
+    assert _errors(caplog) == []
+
+
+async def test_client_disconnect_while_response_pending(
+    raw_server: Callable[..., RawServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    # After finish() the delegate is done: a later disconnect reaches the
+    # connection's close callback, never on_connection_close as well.
+    close_callback_ran: Future[None] = Future()
+
+    def on_headers(recorder: Recorder) -> None:
+        assert recorder.connection is not None
+        recorder.connection.set_close_callback(lambda: _resolve(close_callback_ran))
+
+    server = raw_server(respond=None, on_headers=on_headers)
+    stream = await connect(server.port)
+    await stream.write(GET)
+    recorder = await _wait_for_recorder(server)
+    await _wait(recorder.done)
+    stream.close()
+    await _wait(close_callback_ran)
+    await _wait(server.connection_closed)
+    assert recorder.kinds == ["headers", "finish"]
+    assert _errors(caplog) == []
+
+
+def _only_request(server: RawServer) -> Recorder:
+    """The one request delegate that saw a request.
+
+    (An engine may create a delegate for a next request that never comes:
+    ``start_request`` precedes reading, so only delegates with calls count.)
+    """
+    (recorder,) = [recorder for recorder in server.recorders if recorder.calls]
+    return recorder
+
+
+async def _wait_for_recorder(server: RawServer) -> Recorder:
+    deadline = IOLoop.current().time() + HANG_GUARD
+    while not server.recorders:
+        assert IOLoop.current().time() < deadline, "no request started"
+        await gen.sleep(0.01)
+    return server.recorders[0]
+
+
+async def test_detach_during_headers_received_keeps_following_bytes(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    def detach(recorder: Recorder) -> None:
+        assert recorder.connection is not None
+        recorder.detached = recorder.connection.detach()  # type: ignore[attr-defined]
+
+    server = raw_server(on_headers=detach)
+    extra = b"\x00these bytes belong to the next protocol\r\n\r\nGET / HTTP/1.1\r\n\r\n"
+    stream = await connect(server.port)
+    try:
+        await stream.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: test\r\n\r\n" + extra)
+        recorder = await _wait_for_recorder(server)
+        await _wait(recorder.headers_seen)
+        detached = recorder.detached
+        assert detached is not None
+        assert await _wait(detached.read_bytes(len(extra))) == extra
+        # The stream is ours now: the peer gets exactly what we write.
+        await detached.write(b"raw reply")
+        detached.close()
+        data, closed = await read_with_timeout(stream, HANG_GUARD)
+        assert (data, closed) == (b"raw reply", True)
+    finally:
+        stream.close()
+    await _wait(server.connection_closed)
+    # After detach the delegate hears nothing more: no finish, no close.
+    assert recorder.kinds == ["headers"]
+    assert _only_request(server) is recorder
+
+
+async def test_write_more_than_content_length(raw_server: Callable[..., RawServer]) -> None:
+    def respond(recorder: Recorder) -> None:
+        connection = recorder.connection
+        assert connection is not None
+        connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            httputil.HTTPHeaders({"Content-Length": "2"}),
+        )
+        try:
+            connection.write(b"abc")
+        except httputil.HTTPOutputError as error:
+            recorder.errors.append(error)
+
+    server = raw_server(respond=respond)
+    data, closed = await exchange(server.port, GET)
+    recorder = _only_request(server)
+    assert [type(e) for e in recorder.errors] == [httputil.HTTPOutputError]
+    # The misframed body never reaches the wire; the connection is closed.
+    assert data == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
+    assert closed
+
+
+async def test_write_less_than_content_length(raw_server: Callable[..., RawServer]) -> None:
+    def respond(recorder: Recorder) -> None:
+        connection = recorder.connection
+        assert connection is not None
+        connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            httputil.HTTPHeaders({"Content-Length": "5"}),
+            b"ab",
+        )
+        try:
+            connection.finish()
+        except httputil.HTTPOutputError as error:
+            recorder.errors.append(error)
+
+    server = raw_server(respond=respond)
+    data, closed = await exchange(server.port, GET + GET)
+    recorder = _only_request(server)  # the pipelined second request is never read
+    assert [type(e) for e in recorder.errors] == [httputil.HTTPOutputError]
+    assert data == b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab"
+    assert closed
+
+
+@pytest.mark.parametrize("bad", ["a\r\nInjected: 1", "a\nInjected: 1", "a\rInjected: 1"])
+async def test_header_value_with_cr_or_lf_raises(
+    raw_server: Callable[..., RawServer], bad: str
+) -> None:
+    def respond(recorder: Recorder) -> None:
+        connection = recorder.connection
+        assert connection is not None
+        try:
+            connection.write_headers(
+                httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+                httputil.HTTPHeaders({"X-Bad": bad, "Content-Length": "0"}),
+            )
+        except ValueError as error:
+            recorder.errors.append(error)
+            connection.close()
+
+    server = raw_server(respond=respond)
+    data, closed = await exchange(server.port, GET)
+    recorder = _only_request(server)
+    assert [type(e) for e in recorder.errors] == [ValueError]
+    assert b"Injected" not in data
+    assert closed
+
+
+# -- the client side: HTTP1Connection(stream, is_client=True) ------------------------
+
+
+class CannedServer(TCPServer):
+    """Reads one request head per connection and answers with fixed bytes."""
+
+    def __init__(self, response: bytes, close: bool) -> None:
+        super().__init__()
+        self.response = response
+        self.close = close
+        self.requests: List[bytes] = []
+        self.streams: List[IOStream] = []
+        self.port = 0
+
+    async def handle_stream(self, stream: IOStream, address: Any) -> None:
+        self.streams.append(stream)
+        try:
+            self.requests.append(await stream.read_until(b"\r\n\r\n"))
+            await stream.write(self.response)
+            if self.close:
+                stream.close()
+        except StreamClosedError:
+            pass
+
+
+@pytest.fixture
+def canned(io_loop: IOLoop) -> Iterator[Callable[..., CannedServer]]:
+    """start(response_bytes, close=False) -> a CannedServer on 127.0.0.1."""
+    servers: List[CannedServer] = []
+
+    def start(response: bytes, close: bool = False) -> CannedServer:
+        server = CannedServer(response, close)
+        sock, server.port = bind_unused_port()
+        server.add_socket(sock)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+        for stream in server.streams:
+            stream.close()
+
+
+async def _client_exchange(port: int, method: str = "GET") -> Tuple[bool, Recorder, IOStream]:
+    stream = await connect(port)
+    connection = tornado_h1alt.HTTP1Connection(stream, True)
+    connection.write_headers(
+        httputil.RequestStartLine(method, "/path", "HTTP/1.1"),
+        httputil.HTTPHeaders({"Host": "example"}),
+    )
+    connection.finish()
+    recorder = Recorder()
+    keep_alive = await gen.with_timeout(
+        IOLoop.current().time() + HANG_GUARD, connection.read_response(recorder)
+    )
+    return keep_alive, recorder, stream
+
+
+async def test_client_keep_alive_response(canned: Callable[..., CannedServer]) -> None:
+    server = canned(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    keep_alive, recorder, stream = await _client_exchange(server.port)
+    try:
+        assert keep_alive is True
+        assert not stream.closed()
+        assert recorder.kinds == ["headers", "data", "finish"]
+        assert recorder.body == b"ok"
+        start_line = recorder.calls[0][1]
+        assert (start_line.version, start_line.code, start_line.reason) == ("HTTP/1.1", 200, "OK")
+        assert server.requests == [b"GET /path HTTP/1.1\r\nHost: example\r\n\r\n"]
+    finally:
+        stream.close()
+
+
+async def test_client_connection_close_response(canned: Callable[..., CannedServer]) -> None:
+    server = canned(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+    keep_alive, recorder, stream = await _client_exchange(server.port)
+    try:
+        assert keep_alive is False
+        assert stream.closed()
+        assert recorder.kinds == ["headers", "data", "finish"]
+    finally:
+        stream.close()
+
+
+async def test_client_head_response_has_no_body(canned: Callable[..., CannedServer]) -> None:
+    server = canned(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+    keep_alive, recorder, stream = await _client_exchange(server.port, method="HEAD")
+    try:
+        assert keep_alive is True
+        assert recorder.kinds == ["headers", "finish"]
+    finally:
+        stream.close()
+
+
+async def test_client_interim_103_then_200(canned: Callable[..., CannedServer]) -> None:
+    server = canned(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    )
+    keep_alive, recorder, stream = await _client_exchange(server.port)
+    try:
+        assert keep_alive is True
+        assert [call[1].code for call in recorder.calls if call[0] == "headers"] == [103, 200]
+        assert recorder.calls[0][2]["Link"] == "</style.css>; rel=preload"
+        assert recorder.kinds == ["headers", "headers", "data", "finish"]
+        assert recorder.body == b"ok"
+    finally:
+        stream.close()
+
+
+async def test_client_ten_interim_responses_allowed(canned: Callable[..., CannedServer]) -> None:
+    server = canned(
+        b"HTTP/1.1 100 Continue\r\n\r\n" * 10 + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    )
+    keep_alive, recorder, stream = await _client_exchange(server.port)
+    try:
+        assert keep_alive is True
+        assert recorder.kinds == ["headers"] * 11 + ["data", "finish"]
+    finally:
+        stream.close()
+
+
+async def test_client_too_many_interim_responses(
+    canned: Callable[..., CannedServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tornado.general")
+    server = canned(
+        b"HTTP/1.1 100 Continue\r\n\r\n" * 11 + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    )
+    keep_alive, recorder, stream = await _client_exchange(server.port)
+    try:
+        assert keep_alive is False
+        assert stream.closed()
+        assert "finish" not in recorder.kinds
+        assert recorder.kinds.count("close") == 1
+        assert any("Too many 1xx responses" in r.getMessage() for r in caplog.records)
+        assert _errors(caplog) == []
+    finally:
+        stream.close()
+
+
+async def test_client_response_read_until_close(canned: Callable[..., CannedServer]) -> None:
+    server = canned(b"HTTP/1.1 200 OK\r\nX-A: b\r\n\r\nbody ended by the close", close=True)
+    keep_alive, recorder, stream = await _client_exchange(server.port)
+    try:
+        assert keep_alive is False
+        assert recorder.body == b"body ended by the close"
+        assert recorder.kinds[-1] == "finish"
+        assert "close" not in recorder.kinds
+    finally:
+        stream.close()
+
+
+async def test_client_malformed_response_tells_delegate(
+    canned: Callable[..., CannedServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tornado.general")
+    server = canned(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok")
+    keep_alive, recorder, stream = await _client_exchange(server.port)
+    try:
+        assert keep_alive is False
+        assert "finish" not in recorder.kinds
+        assert recorder.kinds.count("close") == 1
+        assert any("Malformed HTTP message" in r.getMessage() for r in caplog.records)
+    finally:
+        stream.close()
+
+
+# -- interoperation with stock Tornado ---------------------------------------------------
+
+
+async def _body_producer(write: Callable[[bytes], Future[None]]) -> None:
+    for piece in (b"streamed ", b"in ", b"pieces"):
+        await write(piece)
+
+
+async def test_h1alt_client_against_stock_server(
+    http_server: Any, http_server_port: Tuple[Any, int]
+) -> None:
+    assert type(http_server) is tornado.httpserver.HTTPServer  # the stock engine
+    base = f"http://127.0.0.1:{http_server_port[1]}"
+    client = tornado_h1alt.SimpleAsyncHTTPClient(force_instance=True)
+    try:
+        assert isinstance(client, tornado_h1alt.SimpleAsyncHTTPClient)
+        response = await client.fetch(base + "/")
+        assert (response.code, response.body) == (200, b"hello")
+        response = await client.fetch(base + "/echo", method="POST", body=b"posted body")
+        assert response.body == b"posted body"
+        assert response.headers["X-Seen-Transfer-Encoding"] == ""
+        response = await client.fetch(
+            HTTPRequest(base + "/echo", method="POST", body_producer=_body_producer)
+        )
+        assert response.body == b"streamed in pieces"
+        assert response.headers["X-Seen-Transfer-Encoding"] == "chunked"
+        response = await client.fetch(base + "/chunks")
+        assert response.body == b"abbccc"
+        response = await client.fetch(base + "/", method="HEAD")
+        assert (response.code, response.body) == (200, b"")
+    finally:
+        client.close()
+
+
+async def test_stock_client_against_h1alt_server(
+    serve: Callable[..., int], http_client: AsyncHTTPClient
+) -> None:
+    assert type(http_client) is tornado.simple_httpclient.SimpleAsyncHTTPClient
+    base = f"http://127.0.0.1:{serve()}"
+    response = await http_client.fetch(base + "/")
+    assert (response.code, response.body) == (200, b"hello")
+    response = await http_client.fetch(base + "/echo", method="POST", body=b"posted body")
+    assert response.body == b"posted body"
+    response = await http_client.fetch(
+        HTTPRequest(base + "/echo", method="POST", body_producer=_body_producer)
+    )
+    assert response.body == b"streamed in pieces"
+    assert response.headers["X-Seen-Transfer-Encoding"] == "chunked"
+    response = await http_client.fetch(base + "/chunks")
+    assert response.body == b"abbccc"
+    assert response.headers["Transfer-Encoding"] == "chunked"
+
+
+async def test_h1alt_client_against_h1alt_server(serve: Callable[..., int]) -> None:
+    base = f"http://127.0.0.1:{serve()}"
+    client = tornado_h1alt.SimpleAsyncHTTPClient(force_instance=True)
+    try:
+        response = await client.fetch(
+            HTTPRequest(base + "/echo", method="POST", body_producer=_body_producer)
+        )
+        assert response.body == b"streamed in pieces"
+        response = await client.fetch(base + "/uri?q=1")
+        assert response.body == b"/uri?q=1"
+    finally:
+        client.close()
+
+
+async def test_h1alt_client_instance_cache_is_its_own(io_loop: IOLoop) -> None:
+    # AsyncHTTPClient caches one instance per IOLoop, keyed by the class
+    # *name*: a subclass that shares the name "SimpleAsyncHTTPClient" would
+    # be handed the stock client created before it.
+    stock = tornado.simple_httpclient.SimpleAsyncHTTPClient()
+    ours = tornado_h1alt.SimpleAsyncHTTPClient()
+    try:
+        assert type(ours) is tornado_h1alt.SimpleAsyncHTTPClient
+    finally:
+        stock.close()
+        if ours is not stock:
+            ours.close()
