@@ -98,3 +98,50 @@ def error_text(message: str) -> str:
         if TORNADO_VERSION < before and message.startswith(ours):
             return theirs + message[len(ours) :]
     return message
+
+
+# -- building HTTPHeaders from fields the core has already validated ----------
+#
+# HTTPHeaders.add() re-validates every field (6.6) and normalises the name
+# through a cache; for fields our parser has just checked, filling the
+# internal tables directly is several times faster.  The layout of those
+# tables changed over the releases, so the layout is detected, and anything
+# unrecognised falls back to add().
+
+from tornado import httputil as _httputil  # noqa: E402
+
+_normalize: Optional[Callable[[str], str]] = getattr(_httputil, "_normalize_header", None)
+if _normalize is None and hasattr(_httputil, "_normalized_headers"):  # Tornado 5.x
+    _normalize = _httputil._normalized_headers.__getitem__
+
+_probe = _httputil.HTTPHeaders()
+# 5.1-6.4: a combined-value dict beside the per-line lists;
+# 6.5+: the lists, and a lazily filled cache of combined values.
+_COMBINED_DICT = hasattr(_probe, "_dict") and hasattr(_probe, "_as_list")
+_COMBINED_CACHE = hasattr(_probe, "_combined_cache") and hasattr(_probe, "_as_list")
+del _probe
+
+
+def headers_from_fields(fields: list[tuple[str, str]]) -> _httputil.HTTPHeaders:
+    """An HTTPHeaders holding ``fields``, equal to adding them one by one."""
+    headers = _httputil.HTTPHeaders()
+    if _normalize is None or not (_COMBINED_DICT or _COMBINED_CACHE):
+        for name, value in fields:
+            headers.add(name, value)
+        return headers
+    as_list: dict[str, list[str]] = headers._as_list
+    norm = ""
+    for name, value in fields:
+        norm = _normalize(name)
+        values = as_list.get(norm)
+        if values is None:
+            as_list[norm] = [value]
+        else:
+            values.append(value)
+    if _COMBINED_DICT:
+        combined: dict[str, str] = getattr(headers, "_dict")  # noqa: B009 (absent in 6.5+)
+        for norm_name, values in as_list.items():
+            combined[norm_name] = values[0] if len(values) == 1 else ",".join(values)
+    if fields and hasattr(headers, "_last_key"):
+        setattr(headers, "_last_key", norm)  # noqa: B010 (absent in 6.6)
+    return headers

@@ -34,7 +34,7 @@ from ._parse import (
     ReadUntilRegex,
 )
 from ._serialize import BodyWriter, OutputError, encode_head
-from ._state import Event, ExchangeState, InvalidTransition, Side, State
+from ._state import Event, ExchangeState, Side, State
 
 __all__ = ["HTTP1Connection", "HTTP1ConnectionParameters", "MAX_INTERIM_RESPONSES"]
 
@@ -262,7 +262,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         while True:
             head = await self._read_head(reader, deadline)
             start_line = self._start_line(head)
-            headers = _headers_from_fields(head.fields)
+            headers = _compat.headers_from_fields(head.fields)
             self._state.process(Side.READ, Event.HEAD)
             self._delegate_open = True
             await self._await_delegate(delegate.headers_received, start_line, headers)
@@ -508,11 +508,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         self._clear_callbacks()
         stream = self.stream
-        for side in Side:
-            try:
-                self._state.process(side, Event.DETACH)
-            except InvalidTransition:
-                pass
+        self._state.detach()
         self.stream = None  # type: ignore[assignment]
         _resolve(self._finish_future)
         return stream
@@ -698,13 +694,6 @@ def _resolve(future: Future[None]) -> None:
 
 class _HeaderTimeout(Exception):
     """The head did not arrive in time; the stream has been closed."""
-
-
-def _headers_from_fields(fields: Any) -> httputil.HTTPHeaders:
-    headers = httputil.HTTPHeaders()
-    for name, value in fields:
-        headers.add(name, value)
-    return headers
 
 
 class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
