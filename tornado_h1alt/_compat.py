@@ -145,3 +145,12 @@ def headers_from_fields(fields: list[tuple[str, str]]) -> _httputil.HTTPHeaders:
     if fields and hasattr(headers, "_last_key"):
         setattr(headers, "_last_key", norm)  # noqa: B010 (absent in 6.6)
     return headers
+
+
+def has_buffered_input(stream: Any) -> bool:
+    """True if the IOStream holds received bytes not yet read by anyone.
+
+    Every IOStream from 5.1 to 6.6 keeps the count in ``_read_buffer_size``;
+    if a release drops it we answer True, which only costs a yield.
+    """
+    return bool(getattr(stream, "_read_buffer_size", 1))

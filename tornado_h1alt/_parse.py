@@ -289,6 +289,11 @@ class MessageReader:
             self._eof = True
 
     @property
+    def has_input(self) -> bool:
+        """True if bytes (or the end of the stream) wait to be parsed."""
+        return bool(self._buffer) or self._eof
+
+    @property
     def trailing_data(self) -> bytes:
         """Bytes received beyond the end of this message."""
         return bytes(self._buffer) if self._phase == _Phase.DONE else b""

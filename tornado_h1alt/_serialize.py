@@ -27,10 +27,13 @@ def encode_head(start_line: str, fields: Iterable[Tuple[str, str]]) -> bytes:
     fields or a whole response (header injection / response splitting).
     """
     lines = [start_line]
-    lines.extend("%s: %s" % (name, value) for name, value in fields)
-    for line in lines:
-        if _CR_OR_LF.search(line):
-            raise ValueError("Illegal characters (CR or LF) in header: %r" % line)
+    lines.extend([name + ": " + value for name, value in fields])
+    # One search over the whole head; the separators are added afterwards,
+    # so any CR or LF found came from the caller.
+    if _CR_OR_LF.search("".join(lines)):
+        for line in lines:
+            if _CR_OR_LF.search(line):
+                raise ValueError("Illegal characters (CR or LF) in header: %r" % line)
     lines.append("\r\n")
     return "\r\n".join(lines).encode("latin-1")
 

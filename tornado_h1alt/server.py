@@ -10,6 +10,7 @@ from tornado import gen, httputil, iostream
 from tornado.concurrent import Future
 from tornado.log import gen_log
 
+from . import _compat
 from .connection import HTTP1Connection, HTTP1ConnectionParameters
 
 __all__ = ["HTTP1ServerConnection", "HTTPServer"]
@@ -66,7 +67,7 @@ class HTTP1ServerConnection:
                 connection = HTTP1Connection(self.stream, False, self.params, self.context)
                 request_delegate = delegate.start_request(self, connection)
                 try:
-                    keep_going = await connection.read_response(request_delegate)
+                    keep_going = await connection._read_message_as_coroutine(request_delegate)
                 except (
                     iostream.StreamClosedError,
                     iostream.UnsatisfiableReadError,
@@ -79,9 +80,12 @@ class HTTP1ServerConnection:
                     return
                 if not keep_going:
                     return
-                # One request per turn of the IOLoop, so a client pipelining
-                # many requests cannot starve other connections.
-                await asyncio.sleep(0)
+                # A client pipelining many requests must not starve other
+                # connections: when its next request is already buffered
+                # (and so would be served without returning to the IOLoop),
+                # let the IOLoop run first.
+                if _compat.has_buffered_input(self.stream):
+                    await asyncio.sleep(0)
         finally:
             delegate.on_close(self)
 
