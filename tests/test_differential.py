@@ -18,6 +18,7 @@ import logging
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import pytest
+import tornado
 import tornado.httpserver
 import tornado.web
 from h1wire import exchange, parse_responses
@@ -27,6 +28,11 @@ import tornado_h1alt
 
 # Never reached when an engine behaves as expected (the server closes).
 HANG_GUARD = 5.0
+# The Tornado release whose stock behaviour the case table records.
+TABLE_TORNADO = (6, 6)
+# Inputs on which stock Tornado before 6.3.3 never returns (int(x, 16)
+# accepted a sign, and a negative chunk length loops for ever).
+STOCK_HANGS = {"chunk-size-negative": "a negative chunk size loops forever (fixed in 6.3.3)"}
 
 Seen = Tuple[str, str, str, List[Tuple[str, str]], bytes]
 
@@ -559,9 +565,22 @@ async def observe(server: Server, case: Case) -> Observation:
 async def test_same_wire_same_observation(
     server: Server, case: Case, caplog: pytest.LogCaptureFixture
 ) -> None:
+    if server.engine == "stock" and case.id in STOCK_HANGS and tornado.version_info < (6, 3, 3):
+        # Not an xfail: the stock server would spin forever on the IOLoop
+        # and take the whole test process with it.
+        pytest.skip(
+            "stock Tornado %s hangs on this input: %s" % (tornado.version, STOCK_HANGS[case.id])
+        )
     expected = (case.differs or {}).get(server.engine, case.expect)
+    wanted = Observation(list(expected.statuses), expected.closed, list(expected.seen))
     observation = await observe(server, case)
-    assert observation == Observation(list(expected.statuses), expected.closed, list(expected.seen))
+    if server.engine == "stock" and observation != wanted and tornado.version_info < TABLE_TORNADO:
+        # The table records stock Tornado 6.6's behaviour.  Older releases
+        # are laxer (that is why their users want tornado_h1alt); their
+        # divergences are shown as expected failures of *stock*, never
+        # hidden for our engine.
+        pytest.xfail("stock Tornado %s differs: %r" % (tornado.version, observation))
+    assert observation == wanted
     # Each request really went through the engine under test.
     module = {"stock": "tornado.http1connection", "h1alt": "tornado_h1alt."}[server.engine]
     assert all(name.startswith(module) for name in server.engines), server.engines

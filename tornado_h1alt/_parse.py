@@ -42,6 +42,9 @@ HEAD_END = re.compile(HEAD_END_PATTERN)
 # A chunk-size line may carry extensions; 4 KiB is far more than any real
 # one and bounds what a peer can make us buffer per chunk.
 MAX_CHUNK_LINE = 4096
+# The shortest possible end of a chunked body: the last chunk and an empty
+# trailer section (RFC 9112 7.1).
+LAST_CHUNK = b"0\r\n\r\n"
 
 
 class Head(NamedTuple):
@@ -312,16 +315,32 @@ class MessageReader:
     # -- what to read next ---------------------------------------------------
 
     def wants(self) -> Want:
-        """The read that gets what the reader needs without passing the message end."""
+        """The read that gets what the reader needs without passing the message end.
+
+        For a chunked body the read is sized from the shortest valid rest of
+        the message: after a chunk's data at least its CRLF and the last
+        chunk ("\\r\\n0\\r\\n\\r\\n", 7 bytes) must follow.  Asking for that
+        much at once fetches a chunk's data, its CRLF and (usually) the next
+        chunk-size line in one read instead of three, and still never takes a
+        byte of the next message from a well-formed peer (a malformed one is
+        refused and the connection closed anyway).
+        """
         phase = self._phase
+        buffered = len(self._buffer)
         if phase == _Phase.HEAD:
             return ReadUntilRegex(HEAD_END_PATTERN, self.max_header_size)
-        if phase in (_Phase.LENGTH, _Phase.CHUNK_DATA):
+        if phase == _Phase.LENGTH:
             return ReadBytes(min(self._remaining, self.chunk_size))
+        if phase == _Phase.CHUNK_DATA:
+            shortest_rest = self._remaining + len(b"\r\n") + len(LAST_CHUNK)
+            return ReadBytes(min(max(shortest_rest - buffered, 1), self.chunk_size))
         if phase == _Phase.CHUNK_SIZE:
-            return ReadLine(MAX_CHUNK_LINE)
+            if buffered >= len(LAST_CHUNK):
+                # A long line (extensions): read up to its end, exactly.
+                return ReadLine(max(MAX_CHUNK_LINE + 1 - buffered, 1))
+            return ReadBytes(len(LAST_CHUNK) - buffered)
         if phase == _Phase.CHUNK_END:
-            return ReadBytes(2)
+            return ReadBytes(max(len(b"\r\n") + len(LAST_CHUNK) - buffered, 1))
         if phase == _Phase.TRAILER:
             return ReadLine(max(self.max_header_size - self._trailer_size, 1))
         if phase == _Phase.UNTIL_CLOSE:

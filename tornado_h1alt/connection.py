@@ -387,13 +387,15 @@ class HTTP1Connection(httputil.HTTPConnection):
         pending: List[bytes] = []
         pending_size = 0
         work = 0  # see YIELD_THRESHOLD
+        head = reader.head
+        chunked = head is not None and head.framing.kind is BodyKind.CHUNKED
+        piece_cost = CHUNK_YIELD_COST if chunked else 0
         while True:
             event = reader.next_event()
             if event is None:
                 want = reader.wants()
                 read: Future[bytes]
                 if isinstance(want, ReadLine):
-                    work += CHUNK_YIELD_COST
                     read = stream.read_until(b"\n", max_bytes=want.max_bytes)  # type: ignore[assignment]
                 else:
                     assert isinstance(want, (ReadBytes, ReadUntilClose))
@@ -414,7 +416,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                     await self._deliver(delegate, pending)
                 return
             assert isinstance(event, Data)
-            work += len(event.data)
+            work += len(event.data) + piece_cost
             if not _compat.COALESCES_BODY_PIECES:
                 await self._deliver(delegate, [event.data])
             else:
