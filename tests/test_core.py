@@ -570,3 +570,53 @@ def test_agrees_with_h11_on_valid_messages(fields: List[Tuple[str, str]], body: 
         (n.decode(), v.decode()) for n, v in h11_request.headers
     ]
     assert parsed_body == body
+
+
+def _read_as_adapter(stream: bytes, reader: MessageReader) -> Tuple[int, int, bytes]:
+    """Follow wants() as the adapter does; returns (bytes consumed, reads, body)."""
+    position = reads = 0
+    body = b""
+    while not reader.done:
+        event = reader.next_event()
+        if isinstance(event, Data):
+            body += event.data
+        if event is not None:
+            continue
+        want = reader.wants()
+        if isinstance(want, (ReadUntilRegex, ReadLine)):
+            pattern = want.pattern if isinstance(want, ReadUntilRegex) else b"\n"
+            match = re.compile(pattern).search(stream, position)
+            assert match is not None and match.end() - position <= want.max_bytes
+            end = match.end()
+        else:
+            end = min(position + want.size, len(stream))
+        assert end > position, "a read must make progress"
+        reader.receive_data(stream[position:end])
+        reads += 1
+        position = end
+    return position, reads, body
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(st.binary(min_size=1, max_size=3000), max_size=8),
+    chunk_size=st.sampled_from([1, 7, 1024, 65536]),
+)
+def test_chunked_reads_stop_exactly_at_the_message_end(
+    pieces: List[bytes], chunk_size: int
+) -> None:
+    message = _chunked_request(pieces)
+    reader = MessageReader(is_response=False, chunk_size=chunk_size)
+    consumed, _, body = _read_as_adapter(message + NEXT_MESSAGE, reader)
+    assert consumed == len(message)
+    assert body == b"".join(pieces)
+
+
+def test_one_read_per_chunk() -> None:
+    # The read after a chunk-size line fetches the data, its CRLF and the
+    # next size line together: ~1 read per chunk, not 3 (tornado's cost).
+    pieces = [b"x" * 1024] * 64
+    reader = MessageReader(is_response=False)
+    consumed, reads, body = _read_as_adapter(_chunked_request(pieces) + NEXT_MESSAGE, reader)
+    assert body == b"".join(pieces)
+    assert reads <= len(pieces) + 3
