@@ -62,9 +62,14 @@ class Head(NamedTuple):
 
 
 class Data(NamedTuple):
-    """A piece of message body (after removing chunk framing)."""
+    """A piece of message body (after removing chunk framing).
+
+    ``chunk_end`` is False only for a piece that stops inside a chunk of a
+    chunked body (more of the same chunk follows).
+    """
 
     data: bytes
+    chunk_end: bool = True
 
 
 class ConnectionClosed(NamedTuple):
@@ -509,7 +514,8 @@ class MessageReader:
         self._remaining -= len(data)
         if self._remaining == 0:
             self._phase = _Phase.CHUNK_END
-        return Data(data)
+            return Data(data)
+        return Data(data, chunk_end=False)
 
     def _read_trailer_line(self) -> Optional[Event]:
         end = self._buffer.find(b"\n")

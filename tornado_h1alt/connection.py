@@ -417,20 +417,23 @@ class HTTP1Connection(httputil.HTTPConnection):
                 return
             assert isinstance(event, Data)
             work += len(event.data) + piece_cost
-            if not _compat.COALESCES_BODY_PIECES:
-                await self._deliver(delegate, [event.data])
-            else:
-                pending.append(event.data)
-                pending_size += len(event.data)
-                if pending_size >= chunk_size:
-                    # Hand over whole chunk_size pieces; never more than
-                    # chunk_size at once (delegates size their buffers on it).
-                    gathered = b"".join(pending)
-                    full = len(gathered) - len(gathered) % chunk_size
-                    for start in range(0, full, chunk_size):
-                        await self._deliver(delegate, [gathered[start : start + chunk_size]])
-                    rest = gathered[full:]
-                    pending, pending_size = ([rest] if rest else []), len(rest)
+            pending.append(event.data)
+            pending_size += len(event.data)
+            if pending_size >= chunk_size:
+                # Hand over whole chunk_size pieces; never more than
+                # chunk_size at once (delegates size their buffers on it).
+                gathered = b"".join(pending)
+                full = len(gathered) - len(gathered) % chunk_size
+                for start in range(0, full, chunk_size):
+                    await self._deliver(delegate, [gathered[start : start + chunk_size]])
+                rest = gathered[full:]
+                pending, pending_size = ([rest] if rest else []), len(rest)
+            if pending and event.chunk_end and not _compat.COALESCES_BODY_PIECES:
+                # Before Tornado 6.6 chunk boundaries are visible to the
+                # application: a chunk ends its delivery, however the
+                # reads cut it.
+                await self._deliver(delegate, pending)
+                pending, pending_size = [], 0
             if work >= YIELD_THRESHOLD:
                 work = 0
                 await asyncio.sleep(0)
