@@ -17,6 +17,7 @@ from .connection import (
     parse_int,
 )
 from .install import install, installed, is_installed, uninstall
+from .keepalive import KeepAliveHTTPClient
 from .server import HTTP1ServerConnection, HTTPServer
 
 __version__ = "0.1.0"
@@ -29,6 +30,7 @@ __all__ = [
     "HTTP1ConnectionParameters",
     "HTTP1ServerConnection",
     "HTTPServer",
+    "KeepAliveHTTPClient",
     "SimpleAsyncHTTPClient",
     "install",
     "installed",

@@ -1,0 +1,90 @@
+"""The client-fetch scenario's client process: N sequential fetches, one JSON line out.
+
+Usage::
+
+    python bench/fetch_client.py --client stock|h1alt --url http://127.0.0.1:N/ \
+        [--requests 2000] [--warmup 100] [--expect-body "Hello world"]
+
+``--client stock`` uses `tornado.simple_httpclient.SimpleAsyncHTTPClient`,
+``--client h1alt`` uses `tornado_h1alt.SimpleAsyncHTTPClient`. Every response
+must be a 200 with the expected body, or the process exits with status 1.
+The last line on stdout is a JSON object with ``requests``, ``seconds`` and
+``requests_per_s``, plus the module of the connection class that did the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)
+
+
+def make_client(kind: str) -> Any:
+    """A fresh (not cached) client of the requested engine."""
+    if kind == "stock":
+        from tornado.simple_httpclient import SimpleAsyncHTTPClient
+    elif kind == "h1alt":
+        from tornado_h1alt import SimpleAsyncHTTPClient
+    else:
+        raise ValueError("unknown client %r" % kind)
+    return SimpleAsyncHTTPClient(force_instance=True)
+
+
+async def fetch_loop(client: Any, url: str, count: int, expect_body: bytes) -> float:
+    """Fetch `url` `count` times one after another; the elapsed seconds."""
+    start = time.perf_counter()
+    for _ in range(count):
+        response = await client.fetch(url, raise_error=False)
+        if response.code != 200 or response.body != expect_body:
+            raise SystemExit(
+                "unexpected response: code=%r body=%r error=%r"
+                % (response.code, (response.body or b"")[:80], response.error)
+            )
+    return time.perf_counter() - start
+
+
+async def run(
+    kind: str, url: str, requests: int, warmup: int, expect_body: bytes
+) -> Dict[str, Any]:
+    """Warm up, then time the loop."""
+    client = make_client(kind)
+    try:
+        connection_module = client._connection_class().__module__
+        await fetch_loop(client, url, warmup, expect_body)
+        seconds = await fetch_loop(client, url, requests, expect_body)
+    finally:
+        client.close()
+    return {
+        "client": kind,
+        "connection_module": connection_module,
+        "requests": requests,
+        "seconds": seconds,
+        "requests_per_s": requests / seconds if seconds > 0 else float("nan"),
+    }
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Parse the command line, run, print the JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--client", choices=["stock", "h1alt"], required=True)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--expect-body", default="Hello world")
+    args = parser.parse_args(argv)
+    result = asyncio.run(
+        run(args.client, args.url, args.requests, args.warmup, args.expect_body.encode())
+    )
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

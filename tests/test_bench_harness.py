@@ -1,0 +1,339 @@
+"""Tests of the benchmark harness's pure logic: wrk output parsing, statistics, reports.
+
+Nothing here starts a server or wrk, and nothing measures time.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Any, Dict, List
+
+import pytest
+
+from bench import report, stats, wrk
+from bench.__main__ import parse_args
+from bench.runner import make_record
+from bench.scenarios import SCENARIOS, SCENARIOS_BY_NAME, select
+
+CLEAN_OUTPUT = """\
+Running 5s test @ http://127.0.0.1:8000/
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    11.87ms    1.02ms  22.23ms   90.00%
+    Req/Sec     4.21k   500.00     4.50k    70.00%
+  Latency Distribution
+     50%   11.63ms
+     75%   12.82ms
+     90%   14.81ms
+     99%   19.51ms
+  20938 requests in 5.00s, 1.52MB read
+Requests/sec:   4187.55
+Transfer/sec:    310.80KB
+"""
+
+FAILING_OUTPUT = """\
+Running 2s test @ http://127.0.0.1:8000/missing
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   605.83us  399.16us    1.20s    86.81%
+    Req/Sec     3.56k   561.70     4.69k    72.73%
+  3892 requests in 1.10m, 2.00GB read
+  Socket errors: connect 0, read 3, write 0, timeout 7
+  Non-2xx or 3xx responses: 3892
+Requests/sec:   3540.13
+Transfer/sec:       1.5MB
+bench-verify ok=0 bad=12 first_bad=status=404 len=9 body="not found"
+"""
+
+
+# -- wrk output ---------------------------------------------------------------
+
+
+def test_parse_clean_output() -> None:
+    result = wrk.parse_output(CLEAN_OUTPUT)
+    assert result.requests == 20938
+    assert result.duration_s == 5.0
+    assert result.bytes_read == pytest.approx(1.52 * 1024 * 1024)
+    assert result.requests_per_s == 4187.55
+    assert result.transfer_per_s == pytest.approx(310.80 * 1024)
+    assert result.latency_avg_s == pytest.approx(0.01187)
+    assert result.latency_max_s == pytest.approx(0.02223)
+    assert result.latency_percentiles_s == {
+        "p50": pytest.approx(0.01163),
+        "p75": pytest.approx(0.01282),
+        "p90": pytest.approx(0.01481),
+        "p99": pytest.approx(0.01951),
+    }
+    assert result.socket_errors == {"connect": 0, "read": 0, "write": 0, "timeout": 0}
+    assert result.non_2xx_3xx == 0
+    assert result.verify_ok is None
+    wrk.check_result(result, "clean")  # does not raise
+
+
+def test_parse_errors_units_and_verify_line() -> None:
+    result = wrk.parse_output(FAILING_OUTPUT)
+    assert result.duration_s == 66.0
+    assert result.bytes_read == 2 * 1024**3
+    assert result.latency_avg_s == pytest.approx(605.83e-6)
+    assert result.latency_max_s == pytest.approx(1.2)
+    assert result.socket_errors == {"connect": 0, "read": 3, "write": 0, "timeout": 7}
+    assert result.total_socket_errors == 10
+    assert result.non_2xx_3xx == 3892
+    assert (result.verify_ok, result.verify_bad) == (0, 12)
+    assert result.verify_first_bad == 'status=404 len=9 body="not found"'
+
+
+def test_check_result_names_every_problem() -> None:
+    result = wrk.parse_output(FAILING_OUTPUT)
+    with pytest.raises(wrk.WrkError) as info:
+        wrk.check_result(result, "wrk hello")
+    message = str(info.value)
+    assert message.startswith("wrk hello: ")
+    assert "3892 non-2xx/3xx responses" in message
+    assert "read 3" in message and "timeout 7" in message and "connect" not in message
+    assert "12 responses with an unexpected status or body" in message
+    assert "saw no good response" in message
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "  Non-2xx or 3xx responses: 1",
+        "  Socket errors: connect 1, read 0, write 0, timeout 0",
+        "  Socket errors: connect 0, read 0, write 2, timeout 0",
+    ],
+)
+def test_any_single_error_line_fails_the_run(line: str) -> None:
+    text = CLEAN_OUTPUT.replace("Requests/sec:", line + "\nRequests/sec:")
+    with pytest.raises(wrk.WrkError):
+        wrk.check_result(wrk.parse_output(text), "run")
+
+
+def test_zero_requests_fails_the_run() -> None:
+    text = CLEAN_OUTPUT.replace("20938 requests", "0 requests")
+    with pytest.raises(wrk.WrkError, match="no request completed"):
+        wrk.check_result(wrk.parse_output(text), "run")
+
+
+@pytest.mark.parametrize("drop", ["requests in", "Requests/sec", "Transfer/sec"])
+def test_missing_summary_line_is_an_error(drop: str) -> None:
+    text = "\n".join(line for line in CLEAN_OUTPUT.splitlines() if drop not in line)
+    with pytest.raises(wrk.WrkError, match="lacks"):
+        wrk.parse_output(text)
+
+
+def test_unusable_output_is_an_error() -> None:
+    with pytest.raises(wrk.WrkError):
+        wrk.parse_output("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+def test_build_command_pins_and_passes_script_args() -> None:
+    argv = wrk.build_command(
+        "http://127.0.0.1:8000/upload",
+        duration_s=5,
+        connections=50,
+        threads=1,
+        script="chunked.lua",
+        script_args=("total=262144", "chunk=1024"),
+        cpu=0,
+        taskset="/usr/bin/taskset",
+    )
+    assert argv[:3] == ["/usr/bin/taskset", "-c", "0"]
+    assert argv[3:7] == ["wrk", "-t1", "-c50", "-d5s"]
+    assert argv[argv.index("-s") + 1] == os.path.join(wrk.LUA_DIR, "chunked.lua")
+    assert argv[-4:] == ["http://127.0.0.1:8000/upload", "--", "total=262144", "chunk=1024"]
+
+
+def test_build_command_without_taskset_or_args() -> None:
+    argv = wrk.build_command(
+        "http://127.0.0.1:8000/", duration_s=1, connections=2, threads=1, script="get.lua"
+    )
+    assert argv[0] == "wrk"
+    assert argv[-1] == "http://127.0.0.1:8000/"
+    assert "--" not in argv
+
+
+def test_every_scenario_script_exists() -> None:
+    for scenario in SCENARIOS:
+        if scenario.kind == "wrk":
+            assert os.path.isfile(os.path.join(wrk.LUA_DIR, scenario.script)), scenario.name
+
+
+# -- statistics ---------------------------------------------------------------
+
+
+def test_summarize() -> None:
+    summary = stats.summarize([3.0, 1.0, 2.0, 10.0])
+    assert summary.n == 4
+    assert summary.median == 2.5
+    assert (summary.minimum, summary.maximum) == (1.0, 10.0)
+    assert summary.mean == 4.0
+    assert summary.stdev == pytest.approx(4.0824829)
+
+
+def test_summarize_one_sample_and_errors() -> None:
+    summary = stats.summarize([7])
+    assert (summary.median, summary.stdev) == (7.0, None)
+    with pytest.raises(ValueError):
+        stats.summarize([])
+    with pytest.raises(ValueError):
+        stats.summarize([1.0, float("nan")])
+
+
+def test_ratio_and_verdict() -> None:
+    assert stats.ratio(150.0, 100.0) == 1.5
+    assert stats.ratio(1.0, 0.0) is None
+    assert stats.verdict(1.5, higher_is_better=True) == "better"
+    assert stats.verdict(0.5, higher_is_better=True) == "worse"
+    assert stats.verdict(0.5, higher_is_better=False) == "better"
+    assert stats.verdict(1.5, higher_is_better=False) == "worse"
+    assert stats.verdict(1.02, higher_is_better=True) == "same"
+    assert stats.verdict(None, higher_is_better=True) == "n/a"
+
+
+# -- scenarios and command line -----------------------------------------------
+
+
+def test_scenario_names_are_unique_and_selectable() -> None:
+    assert len(SCENARIOS_BY_NAME) == len(SCENARIOS) == 9
+    assert [s.name for s in select(None)] == [s.name for s in SCENARIOS]
+    assert [s.name for s in select("all")] == [s.name for s in SCENARIOS]
+    # The table's order wins over the order asked for.
+    assert [s.name for s in select("idle-rss, hello-bare")] == ["hello-bare", "idle-rss"]
+    with pytest.raises(ValueError, match="nope"):
+        select("hello-bare,nope")
+
+
+def test_scenario_values() -> None:
+    assert SCENARIOS_BY_NAME["hello-bare"].value_from_requests_per_s(1234.5) == 1234.5
+    chunked = SCENARIOS_BY_NAME["chunked-1k"]
+    assert chunked.value_from_requests_per_s(100.0) == pytest.approx(100 * 262144 / 1e6)
+    response = SCENARIOS_BY_NAME["response-1mib"]
+    assert response.value_from_requests_per_s(1000.0) == pytest.approx(1048.576)
+    assert "expect_len=1048576" in response.verify_args()
+    assert SCENARIOS_BY_NAME["pipeline16"].verify_args() == (
+        "depth=16",
+        "expect_body=Hello world",
+    )
+
+
+def test_quick_only_changes_defaults() -> None:
+    full = parse_args([])
+    assert (full.runs, full.duration, full.warmup, full.fetches) == (3, 5, 1, 2000)
+    assert full.output_dir.endswith(os.path.join("bench", "results"))
+    quick = parse_args(["--quick"])
+    assert (quick.runs, quick.duration, quick.fetches) == (1, 2, 500)
+    assert quick.output_dir.endswith(os.path.join("results", "quick"))
+    assert parse_args(["--quick", "--runs", "2"]).runs == 2
+
+
+# -- reports ------------------------------------------------------------------
+
+
+def _samples(values: List[float]) -> List[Dict[str, Any]]:
+    return [{"run": index + 1, "value": value} for index, value in enumerate(values)]
+
+
+def _results() -> Dict[str, Any]:
+    records = [
+        make_record(
+            SCENARIOS_BY_NAME["hello-bare"],
+            {"stock": _samples([4000, 4200, 4100]), "h1alt": _samples([5000, 4900, 5100])},
+            elapsed_s=20.0,
+        ),
+        make_record(
+            SCENARIOS_BY_NAME["idle-rss"],
+            {"stock": _samples([9.2, 9.0, 9.1]), "h1alt": _samples([8.1, 8.0, 8.2])},
+            elapsed_s=10.0,
+        ),
+    ]
+    return {
+        "meta": {
+            "date": "2026-01-01T00:00:00+00:00",
+            "command": "python -m bench",
+            "tornado_version": "6.6.1",
+            "python_version": "3.11.7",
+            "python_implementation": "CPython",
+            "platform": "Linux",
+            "cpu_model": "Test CPU",
+            "cpu_count": 2,
+            "loadavg_start": "0.00, 0.00, 0.00",
+            "git_commit": "abc1234",
+            "wrk_version": "wrk 4.1.0",
+        },
+        "settings": {
+            "runs": 3,
+            "duration_s": 5,
+            "warmup_s": 1,
+            "connections": 50,
+            "threads": 1,
+            "fetches": 2000,
+            "fetch_warmup": 100,
+            "idle_connections": 5000,
+            "pinning": "not pinned",
+            "quick": False,
+        },
+        "scenarios": records,
+    }
+
+
+def test_make_record_uses_medians() -> None:
+    record = _results()["scenarios"][0]
+    assert record["engines"]["stock"]["summary"]["median"] == 4100
+    assert record["engines"]["h1alt"]["summary"]["median"] == 5000
+    assert record["ratio_h1alt_over_stock"] == pytest.approx(5000 / 4100)
+    assert record["verdict"] == "better"
+    rss = _results()["scenarios"][1]
+    assert rss["ratio_h1alt_over_stock"] == pytest.approx(8.1 / 9.1)
+    assert rss["verdict"] == "better"  # lower is better for KiB/conn
+
+
+def test_render_table() -> None:
+    lines = report.render_table(_results()["scenarios"]).splitlines()
+    assert len(lines) == 4
+    assert [cell.strip() for cell in lines[0].strip("|").split("|")] == [
+        "scenario",
+        "unit",
+        "stock median",
+        "h1alt median",
+        "ratio h1alt/stock",
+    ]
+    # A valid Markdown rule: text columns left, numbers right-aligned.
+    rule = [cell for cell in lines[1].strip("|").split("|")]
+    assert all(set(cell) == {"-"} for cell in rule[:2])
+    assert all(cell.endswith(":") and set(cell) == {"-", ":"} for cell in rule[2:])
+    assert all(len(line) == len(lines[0]) for line in lines)
+    hello = [cell.strip() for cell in lines[2].strip("|").split("|")]
+    assert hello == ["hello-bare", "req/s", "4,100", "5,000", "1.22"]
+    rss = [cell.strip() for cell in lines[3].strip("|").split("|")]
+    assert rss == ["idle-rss", "KiB/conn (lower is better)", "9.10", "8.10", "0.89"]
+
+
+def test_render_markdown_has_table_conditions_and_samples() -> None:
+    text = report.render_markdown(_results())
+    assert text.startswith("# tornado_h1alt benchmark results\n")
+    assert "| hello-bare " in text
+    assert "tornado 6.6.1, Python 3.11.7" in text
+    assert "Test CPU" in text
+    assert "4,000, 4,200, 4,100" in text  # every sample, in run order
+    assert "`python -m bench`" in text
+
+
+def test_format_value() -> None:
+    assert report.format_value(12345.6) == "12,346"
+    assert report.format_value(123.4) == "123"
+    assert report.format_value(12.34) == "12.3"
+    assert report.format_value(1.234) == "1.23"
+    assert report.format_value(None) == "n/a"
+    assert report.format_ratio(None) == "n/a"
+
+
+def test_write_json_round_trips(tmp_path: Any) -> None:
+    results = _results()
+    path = os.path.join(str(tmp_path), "results.json")
+    report.write_json(copy.deepcopy(results), path)
+    with open(path) as saved:
+        assert json.load(saved) == json.loads(json.dumps(results))
+    assert os.listdir(str(tmp_path)) == ["results.json"]  # no temporary file left
