@@ -581,6 +581,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return code
 
 
+def _record_instances(cls: Any, sink: List[Any]) -> None:
+    """Append every new instance of ``cls`` to ``sink`` (wraps __init__ in place)."""
+    original_init = cls.__init__
+
+    @functools.wraps(original_init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        sink.append(self)
+
+    cls.__init__ = __init__
+
+
 def _run(args: argparse.Namespace, runtests_args: List[str], data: Dict[str, Any]) -> int:
     # Untyped, and its classes and functions differ between versions: Any.
     runtests: Any = importlib.import_module("tornado.test.runtests")
@@ -598,18 +610,13 @@ def _run(args: argparse.Namespace, runtests_args: List[str], data: Dict[str, Any
 
     runtests.test_runner_factory = wrap_runner_factory(runtests.test_runner_factory)
 
-    class RecordedLogCounter(runtests.LogCounter):  # type: ignore[misc]
-        def __init__(self, *a: Any, **kw: Any) -> None:
-            super().__init__(*a, **kw)
-            RECORDER.log_counters.append(self)
-
-    class RecordedCountingStderr(runtests.CountingStderr):  # type: ignore[misc]
-        def __init__(self, *a: Any, **kw: Any) -> None:
-            super().__init__(*a, **kw)
-            RECORDER.counting_stderrs.append(self)
-
-    runtests.LogCounter = RecordedLogCounter
-    runtests.CountingStderr = RecordedCountingStderr
+    # Keep every LogCounter / CountingStderr runtests makes, to read their
+    # counts afterwards.  Their __init__ is wrapped in place rather than the
+    # classes replaced by subclasses: Tornado <= 6.0 calls
+    # super(LogCounter, self) by the module-global name, which a subclass
+    # bound to that name would turn into infinite recursion.
+    _record_instances(runtests.LogCounter, RECORDER.log_counters)
+    _record_instances(runtests.CountingStderr, RECORDER.counting_stderrs)
     logging.getLogger().addFilter(_LogLineCatcher())
     # Parse callbacks run in registration order: tornado.log's
     # enable_pretty_logging (registered when tornado.options was imported)
