@@ -36,7 +36,7 @@ from ._parse import (
 from ._serialize import BodyWriter, OutputError, encode_head
 from ._state import Event, ExchangeState, Side, State
 
-__all__ = ["HTTP1Connection", "HTTP1ConnectionParameters", "MAX_INTERIM_RESPONSES"]
+__all__ = ["HTTP1Connection", "HTTP1ConnectionParameters", "HeadTimer", "MAX_INTERIM_RESPONSES"]
 
 # The most 1xx responses a client accepts before the final one.  Real
 # servers send one or two (100 Continue, 103 Early Hints); the cap stops a
@@ -154,6 +154,16 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._keep_alive_requested = False  # an HTTP/1.0 client sent "Connection: keep-alive"
         self._delegate_open = False
         self._header_timed_out = False
+        # The header timer; HTTP1ServerConnection shares one per stream.
+        self._head_timer: Optional[HeadTimer] = None
+        self._owns_head_timer = False
+        # Whether we put a close callback on the stream (and must take it off).
+        self._stream_close_callback_set = False
+        if is_client:
+            # As with Tornado's engine, the connection takes the stream's
+            # close callback over from whoever set it (simple_httpclient sets
+            # one while connecting); closes now reach the delegate through us.
+            stream.set_close_callback(None)
 
     # -- reading ---------------------------------------------------------------
 
@@ -204,7 +214,12 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._maybe_send_continue(head)
             reader.max_body_size = self._max_body_size
             self._state.process(Side.READ, Event.BODY)
-            if not await self._read_body(reader, delegate):
+            if head.framing.kind is BodyKind.NONE or (
+                head.framing.kind is BodyKind.LENGTH and head.framing.length == 0
+            ):
+                # No body (most requests): its end is already known.
+                reader.next_event()
+            elif not await self._read_body(reader, delegate):
                 return False
             self._state.process(Side.READ, Event.END)
             if self.is_client or self._state.write is not State.DONE:
@@ -226,6 +241,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 and not self.stream.closed()
             ):
                 self.stream.set_close_callback(self._on_connection_close)
+                self._stream_close_callback_set = True
                 await self._finish_future
             if self.is_client and self._disconnect_on_finish:
                 self.close()
@@ -254,6 +270,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                     self._call_delegate(delegate.on_connection_close)
                 except _DelegateFailed:
                     pass
+            if self._owns_head_timer and self._head_timer is not None:
+                self._head_timer.cancel()
             self._clear_callbacks()
 
     async def _read_heads(
@@ -271,7 +289,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             headers = _compat.headers_from_fields(head.fields)
             self._state.process(Side.READ, Event.HEAD)
             self._delegate_open = True
-            await self._await_delegate(delegate.headers_received, start_line, headers)
+            result = self._call_delegate(delegate.headers_received, start_line, headers)
+            if result is not None:
+                await self._await_delegate_result(result)
             if self._state.read is State.DETACHED:
                 return None
             if not (self.is_client and 100 <= head.start[1] < 200):  # type: ignore[operator]
@@ -286,12 +306,18 @@ class HTTP1Connection(httputil.HTTPConnection):
             reader.expect_next_head()
 
     async def _read_head(self, reader: MessageReader) -> Head:
-        # One timer for the whole head (it is also the idle keep-alive timer
-        # HTTPServer sets): cheaper than wrapping each read in a timeout.
+        # One deadline for the whole head (it is also the idle keep-alive
+        # timer HTTPServer sets), kept by a timer that lives as long as the
+        # stream rather than one scheduled and cancelled per request.
         timer = None
         if self.params.header_timeout is not None:
-            io_loop = self.stream.io_loop
-            timer = io_loop.call_later(self.params.header_timeout, self._on_header_timeout)
+            timer = self._head_timer
+            if timer is None:
+                # Standalone use (no HTTP1ServerConnection to share one):
+                # this exchange's own timer, cancelled when it ends.
+                timer = self._head_timer = HeadTimer(self.stream.io_loop)
+                self._owns_head_timer = True
+            timer.arm(self.params.header_timeout, self._on_header_timeout)
         try:
             while True:
                 # Between messages the reader usually holds nothing, and
@@ -315,7 +341,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 reader.receive_data(data)
         finally:
             if timer is not None:
-                io_loop.remove_timeout(timer)
+                timer.disarm()
 
     def _on_header_timeout(self) -> None:
         # A client that never finishes its head (or an idle keep-alive
@@ -477,15 +503,19 @@ class HTTP1Connection(httputil.HTTPConnection):
     async def _await_delegate(self, method: Callable[..., Any], *args: Any) -> None:
         result = self._call_delegate(method, *args)
         if result is not None:
-            try:
-                await result
-            except httputil.HTTPInputError:
-                raise
-            except (Exception, asyncio.CancelledError):
-                # A delegate's coroutine that was cancelled failed as surely
-                # as one that raised (CancelledError is a BaseException).
-                app_log.error("Uncaught exception", exc_info=True)
-                raise _DelegateFailed() from None
+            await self._await_delegate_result(result)
+
+    @staticmethod
+    async def _await_delegate_result(result: Awaitable[Any]) -> None:
+        try:
+            await result
+        except httputil.HTTPInputError:
+            raise
+        except (Exception, asyncio.CancelledError):
+            # A delegate's coroutine that was cancelled failed as surely as
+            # one that raised (CancelledError is a BaseException).
+            app_log.error("Uncaught exception", exc_info=True)
+            raise _DelegateFailed() from None
 
     # -- callbacks, close, detach --------------------------------------------------
 
@@ -493,7 +523,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         # Breaking these references lets request handlers be collected
         # promptly (CPython reference cycles through the stream).
         self._close_callback = None
-        if self.stream is not None:
+        if self._stream_close_callback_set and self.stream is not None:
+            self._stream_close_callback_set = False
             self.stream.set_close_callback(None)
 
     def set_close_callback(self, callback: Optional[Callable[[], None]]) -> None:
@@ -712,6 +743,64 @@ class HTTP1Connection(httputil.HTTPConnection):
             # Back to the stream's default (Nagle on) for the next exchange.
             self.stream.set_nodelay(False)
         _resolve(self._finish_future)
+
+
+class HeadTimer:
+    """A deadline for receiving a message head, with at most one IOLoop timer.
+
+    Arming only records the deadline; the IOLoop timer is scheduled when
+    none is pending, and when it fires early (the deadline moved on since)
+    it reschedules itself.  A keep-alive connection serving many requests
+    thus schedules about one timer per ``timeout`` instead of one per
+    request.  `cancel` must be called when the stream is done with.
+    """
+
+    __slots__ = ("_io_loop", "_deadline", "_on_timeout", "_handle", "_scheduled_at")
+
+    def __init__(self, io_loop: Any) -> None:
+        self._io_loop = io_loop
+        self._deadline: Optional[float] = None
+        self._on_timeout: Optional[Callable[[], None]] = None
+        self._handle: Any = None
+        self._scheduled_at = 0.0
+
+    def arm(self, timeout: float, on_timeout: Callable[[], None]) -> None:
+        """Call ``on_timeout`` in ``timeout`` seconds unless disarmed first."""
+        deadline = self._deadline = self._io_loop.time() + timeout
+        self._on_timeout = on_timeout
+        if self._handle is None or deadline < self._scheduled_at:
+            self._schedule(deadline)
+
+    def disarm(self) -> None:
+        """Forget the deadline (the timer, if pending, fires harmlessly later)."""
+        self._deadline = None
+        self._on_timeout = None
+
+    def cancel(self) -> None:
+        """Disarm and remove the IOLoop timer."""
+        self.disarm()
+        if self._handle is not None:
+            self._io_loop.remove_timeout(self._handle)
+            self._handle = None
+
+    def _schedule(self, when: float) -> None:
+        if self._handle is not None:
+            self._io_loop.remove_timeout(self._handle)
+        self._scheduled_at = when
+        self._handle = self._io_loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        if self._io_loop.time() < deadline:
+            self._schedule(deadline)
+            return
+        callback = self._on_timeout
+        self.disarm()
+        if callback is not None:
+            callback()
 
 
 def _resolve(future: Future[None]) -> None:

@@ -11,7 +11,7 @@ from tornado.concurrent import Future
 from tornado.log import gen_log
 
 from . import _compat
-from .connection import HTTP1Connection, HTTP1ConnectionParameters
+from .connection import HeadTimer, HTTP1Connection, HTTP1ConnectionParameters
 
 __all__ = ["HTTP1ServerConnection", "HTTPServer"]
 
@@ -62,9 +62,12 @@ class HTTP1ServerConnection:
         self.stream.io_loop.add_future(future, lambda f: f.result())
 
     async def _serve(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
+        # One header timer for the whole connection, handed to each request.
+        head_timer = HeadTimer(self.stream.io_loop)
         try:
             while True:
                 connection = HTTP1Connection(self.stream, False, self.params, self.context)
+                connection._head_timer = head_timer
                 request_delegate = delegate.start_request(self, connection)
                 try:
                     keep_going = await connection._read_message_as_coroutine(request_delegate)
@@ -87,6 +90,7 @@ class HTTP1ServerConnection:
                 if _compat.has_buffered_input(self.stream):
                     await asyncio.sleep(0)
         finally:
+            head_timer.cancel()
             delegate.on_close(self)
 
 
