@@ -185,14 +185,11 @@ class HTTP1Connection(httputil.HTTPConnection):
     async def _read_message_as_coroutine(self, delegate: httputil.HTTPMessageDelegate) -> bool:
         """`read_response` as a coroutine, without the Future around it.
 
-        `.HTTP1ServerConnection` awaits this directly: one Task less per
-        request.
+        `.HTTP1ServerConnection` and the keep-alive client await this
+        directly: one Task less per message.
         """
         if self.params.decompress:
             delegate = _GzipMessageDelegate(delegate, self.params.chunk_size, self._max_body_size)
-        return await self._read_message(delegate)
-
-    async def _read_message(self, delegate: httputil.HTTPMessageDelegate) -> bool:
         reader = MessageReader(
             is_response=self.is_client,
             max_header_size=self.params.max_header_size,
@@ -282,9 +279,42 @@ class HTTP1Connection(httputil.HTTPConnection):
         Returns the final head after the delegate's headers_received, or None
         if the delegate detached the stream.
         """
+        # One deadline for the whole head (it is also the idle keep-alive
+        # timer HTTPServer sets), kept by a timer that lives as long as the
+        # stream rather than one scheduled and cancelled per request.
+        timer = None
+        if self.params.header_timeout is not None:
+            timer = self._head_timer
+            if timer is None:
+                # Standalone use (no HTTP1ServerConnection to share one):
+                # this exchange's own timer, cancelled when it ends.
+                timer = self._head_timer = HeadTimer(self.stream.io_loop)
+                self._owns_head_timer = True
+            timer.arm(self.params.header_timeout, self._on_header_timeout)
         interim_responses = 0
         while True:
-            head = await self._read_head(reader)
+            # Between messages the reader usually holds nothing, and then
+            # there is nothing to parse before reading.
+            event = reader.next_event() if reader.has_input else None
+            if event is None:
+                want = reader.wants()
+                assert isinstance(want, ReadUntilRegex)
+                try:
+                    data = await self.stream.read_until_regex(
+                        want.pattern, max_bytes=want.max_bytes
+                    )
+                except iostream.StreamClosedError:
+                    if self._header_timed_out:
+                        raise _HeaderTimeout() from None
+                    raise
+                reader.receive_data(data)
+                continue
+            if isinstance(event, ConnectionClosed):
+                raise iostream.StreamClosedError()
+            assert isinstance(event, Head)
+            head = event
+            if timer is not None:
+                timer.disarm()
             start_line = self._start_line(head)
             headers = _compat.headers_from_fields(head.fields)
             self._state.process(Side.READ, Event.HEAD)
@@ -304,44 +334,8 @@ class HTTP1Connection(httputil.HTTPConnection):
             end = reader.next_event()
             assert isinstance(end, EndOfMessage), end
             reader.expect_next_head()
-
-    async def _read_head(self, reader: MessageReader) -> Head:
-        # One deadline for the whole head (it is also the idle keep-alive
-        # timer HTTPServer sets), kept by a timer that lives as long as the
-        # stream rather than one scheduled and cancelled per request.
-        timer = None
-        if self.params.header_timeout is not None:
-            timer = self._head_timer
-            if timer is None:
-                # Standalone use (no HTTP1ServerConnection to share one):
-                # this exchange's own timer, cancelled when it ends.
-                timer = self._head_timer = HeadTimer(self.stream.io_loop)
-                self._owns_head_timer = True
-            timer.arm(self.params.header_timeout, self._on_header_timeout)
-        try:
-            while True:
-                # Between messages the reader usually holds nothing, and
-                # then there is nothing to parse before reading.
-                if reader.has_input:
-                    event = reader.next_event()
-                    if isinstance(event, Head):
-                        return event
-                    if isinstance(event, ConnectionClosed):
-                        raise iostream.StreamClosedError()
-                want = reader.wants()
-                assert isinstance(want, ReadUntilRegex)
-                try:
-                    data = await self.stream.read_until_regex(
-                        want.pattern, max_bytes=want.max_bytes
-                    )
-                except iostream.StreamClosedError:
-                    if self._header_timed_out:
-                        raise _HeaderTimeout() from None
-                    raise
-                reader.receive_data(data)
-        finally:
             if timer is not None:
-                timer.disarm()
+                timer.arm(self.params.header_timeout, self._on_header_timeout)  # type: ignore[arg-type]
 
     def _on_header_timeout(self) -> None:
         # A client that never finishes its head (or an idle keep-alive
