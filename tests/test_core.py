@@ -306,30 +306,12 @@ def test_close_inside_a_message_is_an_error(data: bytes, what: str) -> None:
 
 def test_wants_never_passes_the_message_end() -> None:
     # The adapter reads exactly what wants() asks for; the sum of those reads
-    # must end exactly at the end of the message.
+    # must end exactly at the end of the message (trailers included).
     message = CHUNKED_HEAD + b"3\r\nabc\r\n2\r\nde\r\n0\r\nT: v\r\n\r\n"
-    stream = message + NEXT_MESSAGE
     reader = MessageReader(is_response=False, chunk_size=2)
-    position = 0
-    events = []
-    while not reader.done:
-        event = reader.next_event()
-        if event is not None:
-            events.append(event)
-            continue
-        want = reader.wants()
-        if isinstance(want, (ReadUntilRegex, ReadLine)):
-            pattern = want.pattern if isinstance(want, ReadUntilRegex) else b"\n"
-            match = re.compile(pattern).search(stream, position)
-            assert match is not None and match.end() - position <= want.max_bytes
-            end = match.end()
-        else:
-            assert isinstance(want, (ReadBytes, ReadUntilClose))
-            end = position + want.size
-        reader.receive_data(stream[position:end])
-        position = end
-    assert position == len(message)
-    assert b"".join(e.data for e in events if isinstance(e, Data)) == b"abcde"
+    consumed, _, body = _read_as_adapter(message + NEXT_MESSAGE, reader)
+    assert consumed == len(message)
+    assert body == b"abcde"
 
 
 @pytest.mark.parametrize(
