@@ -22,9 +22,7 @@ from tornado_h1alt._parse import (
     EndOfMessage,
     Head,
     MessageReader,
-    ReadBytes,
     ReadLine,
-    ReadUntilClose,
     ReadUntilRegex,
 )
 from tornado_h1alt._serialize import BodyWriter, OutputError, encode_head
