@@ -13,21 +13,25 @@ from .connection import HTTP1Connection, HTTP1ConnectionParameters
 __all__ = ["SimpleAsyncHTTPClient"]
 
 
+def connection_params(
+    http_connection: tornado.simple_httpclient._HTTPConnection, *, keep_alive: bool
+) -> HTTP1ConnectionParameters:
+    """The HTTP1Connection parameters for one of simple_httpclient's requests."""
+    return HTTP1ConnectionParameters(
+        no_keep_alive=not keep_alive,
+        max_header_size=http_connection.max_header_size,
+        max_body_size=http_connection.max_body_size,
+        decompress=bool(http_connection.request.decompress_response),
+    )
+
+
 class _HTTPConnection(tornado.simple_httpclient._HTTPConnection):
     """simple_httpclient's per-request logic, on our HTTP1Connection."""
 
     def _create_connection(self, stream: IOStream) -> Any:
         stream.set_nodelay(True)
         return HTTP1Connection(
-            stream,
-            True,
-            HTTP1ConnectionParameters(
-                no_keep_alive=True,
-                max_header_size=self.max_header_size,
-                max_body_size=self.max_body_size,
-                decompress=bool(self.request.decompress_response),
-            ),
-            self._sockaddr,
+            stream, True, connection_params(self, keep_alive=False), self._sockaddr
         )
 
 

@@ -64,7 +64,7 @@ from tornado.simple_httpclient import HTTPStreamClosedError
 from tornado.tcpclient import TCPClient
 
 from . import _compat
-from .client import SimpleAsyncHTTPClient
+from .client import SimpleAsyncHTTPClient, connection_params
 from .connection import HTTP1Connection, HTTP1ConnectionParameters
 
 if TYPE_CHECKING:
@@ -943,12 +943,7 @@ class _PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
         stream.set_nodelay(True)
         self._exchange = _ExchangeConnection(
             stream,
-            HTTP1ConnectionParameters(
-                no_keep_alive=False,
-                max_header_size=self.max_header_size,
-                max_body_size=self.max_body_size,
-                decompress=bool(self.request.decompress_response),
-            ),
+            connection_params(self, keep_alive=True),
             self._sockaddr,
             self._on_response_read,
         )
