@@ -216,9 +216,11 @@ def parse_head(
         )
         keep_alive = response_keeps_alive(version, fields, framing)
     else:
-        _check_host(version, fields)
+        # Framing first: when a message is wrong in several ways, the
+        # framing error (the one that matters for smuggling) is reported.
         framing = received_framing(is_response=False, version=version, fields=fields)
         keep_alive = request_keeps_alive(version, fields)
+        _check_host(version, fields)
     if framing.kind is BodyKind.LENGTH:
         fields = _single_content_length(fields, framing.length)
     return Head(start, version, fields, framing, keep_alive)
