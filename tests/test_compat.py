@@ -1,0 +1,48 @@
+"""_compat: the per-Tornado-version shims behave like the APIs they stand in for."""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import pytest
+from tornado import httputil
+
+from tornado_h1alt import _compat
+
+FIELDS: List[List[Tuple[str, str]]] = [
+    [],
+    [("Host", "x")],
+    [("host", "x"), ("content-TYPE", "text/plain"), ("X-Empty", "")],
+    [("Set-Cookie", "a=1"), ("set-cookie", "b=2"), ("Host", "x"), ("SET-COOKIE", "c=3")],
+]
+
+
+@pytest.mark.parametrize("fields", FIELDS)
+def test_headers_from_fields_equals_adding_one_by_one(fields: List[Tuple[str, str]]) -> None:
+    fast = _compat.headers_from_fields(fields)
+    slow = httputil.HTTPHeaders()
+    for name, value in fields:
+        slow.add(name, value)
+    assert list(fast.get_all()) == list(slow.get_all())
+    assert dict(fast) == dict(slow)
+    for name, _ in fields:
+        assert fast[name] == slow[name]
+        assert fast.get_list(name) == slow.get_list(name)
+    # Still a normal, mutable HTTPHeaders afterwards.
+    fast.add("X-Later", "1")
+    fast["Host"] = "y"
+    assert fast["X-Later"] == "1" and fast["Host"] == "y"
+
+
+def test_error_text_keeps_the_wording_of_the_installed_tornado() -> None:
+    message = "Message with both Transfer-Encoding and Content-Length"
+    expected = (
+        message if _compat.TORNADO_VERSION >= (6, 4) else message.replace("Message", "Response", 1)
+    )
+    assert _compat.error_text(message) == expected
+    assert _compat.error_text("invalid chunk size") == "invalid chunk size"
+
+
+def test_to_native_str_decodes_bytes_as_utf8() -> None:
+    assert _compat.to_native_str(b"caf\xc3\xa9") == "café"
+    assert _compat.to_native_str("x") == "x"
