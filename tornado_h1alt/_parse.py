@@ -280,7 +280,12 @@ class MessageReader:
         self.chunk_size = chunk_size
         self.request_method = request_method
         self.head: Optional[Head] = None
-        self._buffer = bytearray()
+        # Received bytes not yet consumed are self._data[self._pos:].  A
+        # bytes object and an offset, rather than a bytearray trimmed from
+        # the front: a read that holds exactly the next piece of body is
+        # handed on without being copied at all.
+        self._data = b""
+        self._pos = 0
         self._eof = False
         self._phase = _Phase.HEAD
         self._remaining = 0  # bytes left in a LENGTH body or the current chunk
@@ -294,19 +299,23 @@ class MessageReader:
     def receive_data(self, data: bytes) -> None:
         """Add bytes read from the peer; ``b""`` means the peer closed."""
         if data:
-            self._buffer += data
+            if self._pos >= len(self._data):
+                self._data = data
+            else:
+                self._data = self._data[self._pos :] + data
+            self._pos = 0
         else:
             self._eof = True
 
     @property
     def has_input(self) -> bool:
         """True if bytes (or the end of the stream) wait to be parsed."""
-        return bool(self._buffer) or self._eof
+        return self._pos < len(self._data) or self._eof
 
     @property
     def trailing_data(self) -> bytes:
         """Bytes received beyond the end of this message."""
-        return bytes(self._buffer) if self._phase == _Phase.DONE else b""
+        return self._data[self._pos :] if self._phase == _Phase.DONE else b""
 
     @property
     def done(self) -> bool:
@@ -333,7 +342,7 @@ class MessageReader:
         refused and the connection closed anyway).
         """
         phase = self._phase
-        buffered = len(self._buffer)
+        buffered = len(self._data) - self._pos
         if phase == _Phase.HEAD:
             return ReadUntilRegex(HEAD_END_PATTERN, self.max_header_size)
         if phase == _Phase.LENGTH:
@@ -379,12 +388,12 @@ class MessageReader:
             if phase == _Phase.CHUNK_DATA:
                 return self._read_chunk_data()
             if phase == _Phase.CHUNK_END:
-                if len(self._buffer) < 2:
+                if len(self._data) - self._pos < 2:
                     self._check_not_closed("chunk")
                     return None
-                if self._buffer[:2] != b"\r\n":
+                if not self._data.startswith(b"\r\n", self._pos):
                     raise ProtocolError("improperly terminated chunk")
-                del self._buffer[:2]
+                self._pos += 2
                 self._phase = _Phase.CHUNK_SIZE
                 continue
             if phase == _Phase.TRAILER:
@@ -401,11 +410,11 @@ class MessageReader:
             raise ProtocolError("connection closed in the middle of the %s" % what)
 
     def _read_head(self) -> Optional[Union[Head, ConnectionClosed]]:
-        buffer = self._buffer
+        buffer = self._data
         # RFC 9112 2.2: a server SHOULD ignore at least one empty line before
         # the request-line (left behind by some clients after a POST body);
         # they count against max_header_size like the head itself.
-        start = 0
+        start = self._pos
         while start < len(buffer):
             if buffer.startswith(b"\r\n", start):
                 start += 2
@@ -415,19 +424,18 @@ class MessageReader:
                 break  # the start line (or a lone CR, which the parser refuses)
         match = HEAD_END.search(buffer, start)
         if match is None:
-            if len(buffer) > self.max_header_size:
+            if len(buffer) - self._pos > self.max_header_size:
                 raise ProtocolError("header section too large", 431)
             if self._eof:
-                if not buffer.strip(b"\r\n"):
+                if start >= len(buffer):
                     return ConnectionClosed()
                 raise ProtocolError("connection closed in the middle of the message head")
-            if start:
-                del buffer[:start]
+            self._pos = start
             return None
-        if match.end() > self.max_header_size:
+        if match.end() - self._pos > self.max_header_size:
             raise ProtocolError("header section too large", 431)
-        block = bytes(buffer[start : match.start()])
-        del buffer[: match.end()]
+        block = buffer[start : match.start()]
+        self._pos = match.end()
         if not block:
             # Only empty lines so far: keep reading for the real head.
             return self._read_head()
@@ -464,15 +472,24 @@ class MessageReader:
             raise ProtocolError(message)
 
     def _take(self, count: int) -> bytes:
-        data = bytes(self._buffer[:count])
-        del self._buffer[:count]
+        pos = self._pos
+        if pos == 0 and count >= len(self._data):
+            data = self._data  # exactly what was received: no copy
+        else:
+            data = self._data[pos : pos + count]
+        self._pos = pos + len(data)
         return data
+
+    def _find_line_end(self) -> int:
+        """Offset (from the unconsumed start) of the next LF, or -1."""
+        end = self._data.find(b"\n", self._pos)
+        return end - self._pos if end >= 0 else -1
 
     def _read_length_data(self) -> Optional[Event]:
         if self._remaining == 0:
             self._phase = _Phase.DONE
             return EndOfMessage([])
-        if not self._buffer:
+        if self._pos >= len(self._data):
             self._check_not_closed("body")
             return None
         data = self._take(min(self._remaining, self.chunk_size))
@@ -480,9 +497,9 @@ class MessageReader:
         return Data(data)
 
     def _read_chunk_size_line(self) -> bool:
-        end = self._buffer.find(b"\n")
+        end = self._find_line_end()
         if end < 0:
-            if len(self._buffer) > MAX_CHUNK_LINE:
+            if len(self._data) - self._pos > MAX_CHUNK_LINE:
                 raise ProtocolError("chunk size line too long")
             self._check_not_closed("chunked body")
             return False
@@ -490,7 +507,7 @@ class MessageReader:
             raise ProtocolError("chunk size line too long")
         # RFC 9112 7.1: chunk lines end in CRLF; a bare LF here is where
         # parsers disagree, so it is refused.
-        if end == 0 or self._buffer[end - 1 : end] != b"\r":
+        if end == 0 or self._data[self._pos + end - 1] != 0x0D:
             raise ProtocolError("invalid chunk size")
         line = self._take(end + 1)[:-2].decode("latin-1")
         match = _abnf.chunk_size_line.fullmatch(line)
@@ -509,7 +526,7 @@ class MessageReader:
         return True
 
     def _read_chunk_data(self) -> Optional[Event]:
-        if not self._buffer:
+        if self._pos >= len(self._data):
             self._check_not_closed("chunked body")
             return None
         data = self._take(min(self._remaining, self.chunk_size))
@@ -520,9 +537,9 @@ class MessageReader:
         return Data(data, chunk_end=False)
 
     def _read_trailer_line(self) -> Optional[Event]:
-        end = self._buffer.find(b"\n")
+        end = self._find_line_end()
         if end < 0:
-            if self._trailer_size + len(self._buffer) > self.max_header_size:
+            if self._trailer_size + len(self._data) - self._pos > self.max_header_size:
                 raise ProtocolError("trailer section too large", 431)
             self._check_not_closed("trailer section")
             return None
@@ -543,8 +560,8 @@ class MessageReader:
         return self.next_event()
 
     def _read_until_close(self) -> Optional[Event]:
-        if self._buffer:
-            data = self._take(min(len(self._buffer), self.chunk_size))
+        if self._pos < len(self._data):
+            data = self._take(min(len(self._data) - self._pos, self.chunk_size))
             self._count_body(len(data), "Body too long")
             return Data(data)
         if self._eof:
