@@ -13,6 +13,12 @@ import re
 VCHAR = r"\x21-\x7e"
 # RFC 9110 5.5:  obs-text = %x80-FF
 OBS_TEXT = r"\x80-\xff"
+# RFC 5234 B.1:  DIGIT = %x30-39 ; 1*DIGIT is a decimal number with no sign,
+# space or prefix (Content-Length, RFC 9110 8.6)
+digits = re.compile(r"[0-9]+")
+# RFC 5234 B.1:  HEXDIG = DIGIT / "A" / "B" / "C" / "D" / "E" / "F" ; 1*HEXDIG
+# (matched case-insensitively, as ABNF strings are)
+hex_digits = re.compile(r"[0-9A-Fa-f]+")
 # RFC 9110 5.6.1:  OWS = *( SP / HTAB )
 OWS = r"[ \t]*"
 
@@ -70,7 +76,7 @@ status_line = re.compile(rf"(HTTP/[0-9]\.[0-9]) ([0-9]{{3}})(?: ([\t {VCHAR}{OBS
 quoted_string = rf'"(?:[\t \x21\x23-\x5b\x5d-\x7e{OBS_TEXT}]|\\[\t {VCHAR}{OBS_TEXT}])*"'
 chunk_ext = rf"(?:{OWS};{OWS}{token.pattern}(?:{OWS}={OWS}(?:{token.pattern}|{quoted_string}))?)*"
 # The chunk-size line without its CRLF.
-chunk_size_line = re.compile(rf"([0-9A-Fa-f]+)({chunk_ext})")
+chunk_size_line = re.compile(rf"({hex_digits.pattern})({chunk_ext})")
 
 # RFC 3986 3.2.2 / 3.2.3, as simplified by Tornado 6.6: the host may hold
 # unreserved, sub-delims and pct-encoded characters plus "[", "]" and ":"

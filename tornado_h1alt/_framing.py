@@ -82,7 +82,7 @@ def _content_length(values: List[str]) -> int:
         raise ProtocolError("Multiple unequal Content-Lengths: %r" % ", ".join(values))
     # 1*DIGIT and nothing else: no sign, no whitespace, no "0x".  Bound the
     # digit count so that int() never works on an absurd string.
-    if not elements[0].isdigit() or not elements[0].isascii() or len(elements[0]) > 18:
+    if not _abnf.digits.fullmatch(elements[0]) or len(elements[0]) > 18:
         raise ProtocolError("Only integer Content-Length is allowed: %s" % elements[0])
     return int(elements[0])
 
@@ -159,7 +159,7 @@ def response_keeps_alive(version: Tuple[int, int], fields: Fields, framing: Fram
 def _declared_length(content_length: Optional[str]) -> Optional[int]:
     if content_length is None:
         return None
-    if not content_length.isdigit() or not content_length.isascii():
+    if not _abnf.digits.fullmatch(content_length):
         raise ValueError("invalid Content-Length %r" % content_length)
     return int(content_length)
 

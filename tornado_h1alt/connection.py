@@ -19,7 +19,7 @@ from tornado.concurrent import Future, future_add_done_callback
 from tornado.log import app_log, gen_log
 from tornado.util import GzipDecompressor
 
-from . import _compat
+from . import _abnf, _compat
 from ._errors import ProtocolError
 from ._framing import BodyKind, request_framing, response_framing
 from ._parse import (
@@ -150,7 +150,6 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._request_method: Optional[str] = None
         self._request_version = (1, 1)
         self._request_start_line: Optional[httputil.RequestStartLine] = None
-        self._response_start_line: Optional[httputil.ResponseStartLine] = None
         self._keep_alive_requested = False  # an HTTP/1.0 client sent "Connection: keep-alive"
         self._delegate_open = False
         self._header_timed_out = False
@@ -349,7 +348,6 @@ class HTTP1Connection(httputil.HTTPConnection):
         if self.is_client:
             version, code, reason = head.start
             response_line = httputil.ResponseStartLine(version, code, reason)  # type: ignore[arg-type]
-            self._response_start_line = response_line
             self._disconnect_on_finish = not head.keep_alive
             return response_line
         method, target, version = head.start
@@ -606,7 +604,6 @@ class HTTP1Connection(httputil.HTTPConnection):
         else:
             assert isinstance(start_line, httputil.ResponseStartLine)
             assert self._request_start_line is not None, "no request has been read"
-            self._response_start_line = start_line
             framing = response_framing(
                 request_method=self._request_method,
                 request_version=self._request_version,
@@ -883,14 +880,14 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
 
 def parse_int(s: str) -> int:
     """Parse a non-negative decimal integer (digits only: no sign, space or prefix)."""
-    if not (s.isdigit() and s.isascii()):
+    if not _abnf.digits.fullmatch(s):
         raise ValueError("not an integer: %r" % s)
     return int(s)
 
 
 def parse_hex_int(s: str) -> int:
     """Parse a non-negative hexadecimal integer (hex digits only)."""
-    if not s or not s.isascii() or s.strip("0123456789abcdefABCDEF"):
+    if not _abnf.hex_digits.fullmatch(s):
         raise ValueError("not a hexadecimal integer: %r" % s)
     return int(s, 16)
 

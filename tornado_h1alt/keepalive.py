@@ -63,7 +63,7 @@ from tornado.netutil import Resolver
 from tornado.simple_httpclient import HTTPStreamClosedError
 from tornado.tcpclient import TCPClient
 
-from . import _compat
+from . import _abnf, _compat
 from .client import SimpleAsyncHTTPClient, connection_params
 from .connection import HTTP1Connection, HTTP1ConnectionParameters
 
@@ -181,7 +181,7 @@ def parse_keep_alive(value: Optional[str]) -> KeepAliveHint:
         name, _, argument = part.partition("=")
         name = name.strip().lower()
         argument = argument.strip().strip('"')
-        if not (argument.isdigit() and argument.isascii()):
+        if not _abnf.digits.fullmatch(argument):
             continue
         if name == "timeout":
             timeout = int(argument)
