@@ -46,3 +46,16 @@ def test_error_text_keeps_the_wording_of_the_installed_tornado() -> None:
 def test_to_native_str_decodes_bytes_as_utf8() -> None:
     assert _compat.to_native_str(b"caf\xc3\xa9") == "café"
     assert _compat.to_native_str("x") == "x"
+
+
+class _Stream:
+    def __init__(self, **attributes: int) -> None:
+        self.__dict__.update(attributes)
+
+
+def test_anchored_head_reads_need_a_search_from_the_buffer_start() -> None:
+    # Before 6.3, IOStream searches from _read_buffer_pos, where \A fails.
+    assert _compat.searches_from_buffer_start(_Stream(_read_buffer_pos=0))
+    assert _compat.searches_from_buffer_start(_Stream())
+    offset = _Stream(_read_buffer_pos=5)
+    assert _compat.searches_from_buffer_start(offset) is (_compat.TORNADO_VERSION >= (6, 3))

@@ -24,8 +24,9 @@ from tornado_h1alt._parse import (
     MessageReader,
     ReadLine,
     ReadUntilRegex,
+    head_read_pattern,
 )
-from tornado_h1alt._serialize import BodyWriter, OutputError, encode_head
+from tornado_h1alt._serialize import BodyWriter, OutputError, encode_head, status_line
 from tornado_h1alt._state import Event, ExchangeState, InvalidTransition, Side, State
 
 NEXT_MESSAGE = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -278,6 +279,59 @@ def test_header_section_too_large_is_431() -> None:
     assert info.value.status_hint == 431
 
 
+@pytest.mark.parametrize(
+    "data, status",
+    [
+        # RFC 9112 3: a request-target too long to parse is 414.
+        (b"GET /" + b"a" * 100, 414),
+        # RFC 6585 5: a header section too large is 431.
+        (b"GET / HTTP/1.1\r\n" + b"X: a\r\n" * 20, 431),
+        # Not even the start of a request line: 400.
+        (b"\x01" * 100, 400),
+        (b"GET" + b"a" * 100, 400),
+    ],
+)
+def test_head_over_the_limit_without_its_end(data: bytes, status: int) -> None:
+    # What head_read_pattern returns when the limit is reached: exactly
+    # max_header_size bytes, the end not among them.
+    reader = MessageReader(is_response=False, max_header_size=64)
+    reader.receive_data(data[:64])
+    with pytest.raises(ProtocolError) as info:
+        reader.next_event()
+    assert info.value.status_hint == status
+
+
+HEADS = [
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.1\nHost: x\n\n",
+    b"GET / HTTP/1.1\r\nHost: x\n\r\n",
+    b"\r\n\r\n",
+    b"\n\n",
+    b"GET / HTTP/1.1\r\nA: \r\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("rest", [b"", b"POST / HTTP/1.1\r\n\r\n", b"\r\n\r\nbody"])
+def test_head_read_pattern_ends_where_the_head_ends(head: bytes, rest: bytes) -> None:
+    match = re.compile(head_read_pattern(1024)).search(head + rest)
+    assert match is not None and match.end() == len(head)
+    # The same end as the parser's own search and the unanchored read.
+    end = re.compile(b"\r?\n\r?\n").search(head + rest)
+    assert end is not None and end.end() == match.end()
+    unanchored = re.search(ReadUntilRegex(head_read_pattern(1024), 1024).unanchored, head + rest)
+    assert unanchored is not None and unanchored.end() == len(head)
+
+
+def test_head_read_pattern_stops_at_the_limit_inside_the_head() -> None:
+    pattern = re.compile(head_read_pattern(16))
+    assert pattern.search(b"GET / HTTP/1.1\r") is None  # 15 bytes: wait for more
+    at_limit = pattern.search(b"GET / HTTP/1.1\r\nHost: x")
+    assert at_limit is not None and at_limit.end() == 16
+    # A head that ends within the limit is matched to its end, never further.
+    assert pattern.search(b"GET / H\r\n\r\nmore bytes").end() == 11  # type: ignore[union-attr]
+
+
 def test_close_between_messages_is_clean() -> None:
     reader = MessageReader(is_response=False)
     reader.receive_data(b"\r\n")
@@ -416,6 +470,25 @@ def test_encode_head_refuses_cr_lf() -> None:
     assert encode_head("HTTP/1.1 200 OK", [("A", "b")]) == b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n"
     with pytest.raises(ValueError, match="CR or LF"):
         encode_head("HTTP/1.1 200 OK", [("A", "b\r\nInjected: yes")])
+
+
+@pytest.mark.parametrize(
+    "code, reason, line",
+    [
+        (200, "OK", "HTTP/1.1 200 OK"),
+        (200, "", "HTTP/1.1 200 "),
+        (299, "Mine\tall caf\xe9", "HTTP/1.1 299 Mine\tall caf\xe9"),  # HTAB, obs-text
+        # RFC 9112 4: no CR, LF or other controls; CVE-2025-67724 split
+        # responses with a reason taken from user input.
+        (200, "OK\r\nX-Injection: injected", "HTTP/1.1 200 OK"),
+        (404, "a\nb", "HTTP/1.1 404 Not Found"),
+        (400, "nul\x00", "HTTP/1.1 400 Bad Request"),
+        (299, "del\x7f", "HTTP/1.1 299 Unknown"),
+        (200, "\u2603", "HTTP/1.1 200 OK"),  # not Latin-1: cannot be sent
+    ],
+)
+def test_status_line_never_carries_an_invalid_reason(code: int, reason: str, line: str) -> None:
+    assert status_line(code, reason) == line
 
 
 def test_body_writer_accounting() -> None:

@@ -326,11 +326,15 @@ CASES = [
     Case("chunk-size-bare-lf", POST_CHUNKED + b"\r\n5\nhello\r\n0\r\n\r\n", BAD),
     Case("chunk-data-missing-crlf", POST_CHUNKED + b"\r\n5\r\nhelloX\r\n0\r\n\r\n", BAD),
     Case(
-        # Over max_header_size (65536): both engines close without a response
-        # (IOStream refuses the read before any parser sees the head).
-        "header-section-too-large",
-        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n",
-        Outcome([]),
+        # A head of exactly max_header_size (65536) bytes, end included, fits.
+        "header-section-at-the-limit",
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: "
+        + b"a" * (65536 - 51 - 4)
+        + b"\r\n\r\n",
+        Outcome(
+            [200],
+            seen=[seen("GET", "/", "Host: x", "Connection: close", "X-Big: " + "a" * 65481)],
+        ),
     ),
     Case(
         # RFC 9110 2.5: a 1.x minor version we do not know is answered as 1.1.
@@ -340,6 +344,37 @@ CASES = [
         Outcome([200], seen=[seen("GET", "/", "Host: x", "Connection: close", version="HTTP/1.2")]),
     ),
     # -- where tornado_h1alt is deliberately different ------------------------------
+    Case(
+        # RFC 6585 5: a header section over max_header_size gets 431 (Request
+        # Header Fields Too Large).  Stock's IOStream refuses the read and
+        # closes before any parser sees the head.
+        "header-section-too-large",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n",
+        Outcome([431]),
+        differs={"stock": Outcome([])},
+    ),
+    Case(
+        # The same with many short lines, and no end in sight.
+        "header-section-too-large-many-lines",
+        b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X: a\r\n" * 20000,
+        Outcome([431]),
+        differs={"stock": Outcome([])},
+    ),
+    Case(
+        # RFC 9112 3: a request-target longer than the server will parse gets
+        # 414 (URI Too Long).
+        "request-target-too-long",
+        b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        Outcome([414]),
+        differs={"stock": Outcome([])},
+    ),
+    Case(
+        # A first line over the limit that is not a request line is just bad.
+        "start-line-too-long-garbage",
+        b"\x01" * 70000 + b"\r\n\r\n",
+        BAD,
+        differs={"stock": Outcome([])},
+    ),
     Case(
         # RFC 9110 15.6.6: 505 (HTTP Version Not Supported) for a major version
         # the server does not support; Tornado 6.6 answers 400.

@@ -62,7 +62,8 @@ request_line = re.compile(rf"({method.pattern}) ({request_target.pattern}) (HTTP
 # The SP before an empty reason-phrase is missing from many real servers'
 # responses ("HTTP/1.1 200"); a client loses nothing by tolerating that, so
 # the second SP is optional here.
-status_line = re.compile(rf"(HTTP/[0-9]\.[0-9]) ([0-9]{{3}})(?: ([\t {VCHAR}{OBS_TEXT}]*))?")
+reason_phrase = re.compile(rf"[\t {VCHAR}{OBS_TEXT}]*")
+status_line = re.compile(rf"(HTTP/[0-9]\.[0-9]) ([0-9]{{3}})(?: ({reason_phrase.pattern}))?")
 
 # RFC 9112 7.1:
 #   chunk-size = 1*HEXDIG

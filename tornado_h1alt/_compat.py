@@ -147,6 +147,20 @@ def headers_from_fields(fields: list[tuple[str, str]]) -> _httputil.HTTPHeaders:
     return headers
 
 
+# Before 6.3, IOStream keeps consumed bytes at the front of its buffer and
+# starts a regex search at an offset past them, where \A never matches.
+_SEARCH_OFFSET_IOSTREAM = TORNADO_VERSION < (6, 3)
+
+
+def searches_from_buffer_start(stream: Any) -> bool:
+    """True if ``stream``'s next regex read can use a pattern anchored with \\A.
+
+    Always from 6.3; before, only while no consumed bytes sit at the front
+    of its buffer (after pipelined requests they can, briefly).
+    """
+    return not _SEARCH_OFFSET_IOSTREAM or not getattr(stream, "_read_buffer_pos", 0)
+
+
 def has_buffered_input(stream: Any) -> bool:
     """True if the IOStream holds received bytes not yet read by anyone.
 

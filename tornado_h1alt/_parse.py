@@ -7,6 +7,7 @@ that it never consumes bytes that belong to the following message.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import List, NamedTuple, Optional, Tuple, Union
 
@@ -39,6 +40,27 @@ Fields = List[Tuple[str, str]]
 # line terminator (RFC 9112 2.2), bare CR is not (checked per line).
 HEAD_END_PATTERN = b"\r?\n\r?\n"
 HEAD_END = re.compile(HEAD_END_PATTERN)
+# The same end, as an unanchored read pattern (faster to search for: it
+# starts with a literal).  The match ends where HEAD_END's does.
+HEAD_END_READ = b"\n\r?\n"
+
+
+@functools.lru_cache(maxsize=16)
+def head_read_pattern(max_header_size: int) -> bytes:
+    """What an adapter reads for a head: through its first empty line, or
+    exactly ``max_header_size`` bytes when that many come without one.
+
+    The second branch is what lets a server answer an oversized head with
+    414 or 431 (RFC 9112 3, RFC 6585 5): IOStream closes the stream itself
+    once more than ``max_bytes`` are buffered without a match, so the match
+    must come first.  Both branches stop inside the head, never past it.
+    Anchored at the buffer start, the search is one linear pass.
+    """
+    return rb"\A(?:(?:[^\n]*\n)+?\r?\n|[\s\S]{%d})" % max_header_size
+
+
+# The start of a request line up to its target (RFC 9112 3).
+_REQUEST_LINE_PREFIX = re.compile(rb"%s [\x21-\x7e\x80-\xff]" % _abnf.method.pattern.encode())
 # A chunk-size line may carry extensions; 4 KiB is far more than any real
 # one and bounds what a peer can make us buffer per chunk.
 MAX_CHUNK_LINE = 4096
@@ -86,10 +108,16 @@ Event = Union[Head, Data, EndOfMessage, ConnectionClosed]
 
 
 class ReadUntilRegex(NamedTuple):
-    """Read up to and including a match of the regex ``pattern``, at most ``max_bytes``."""
+    """Read up to and including a match of ``pattern``, at most ``max_bytes``.
+
+    ``pattern`` is anchored at the start of the read (see
+    `head_read_pattern`); ``unanchored`` finds the same end for a stream
+    that cannot search from the start of what it returns.
+    """
 
     pattern: bytes
     max_bytes: int
+    unanchored: bytes = HEAD_END_READ
 
 
 class ReadLine(NamedTuple):
@@ -344,7 +372,7 @@ class MessageReader:
         phase = self._phase
         buffered = len(self._data) - self._pos
         if phase == _Phase.HEAD:
-            return ReadUntilRegex(HEAD_END_PATTERN, self.max_header_size)
+            return ReadUntilRegex(head_read_pattern(self.max_header_size), self.max_header_size)
         if phase == _Phase.LENGTH:
             return ReadBytes(min(self._remaining, self.chunk_size))
         if phase == _Phase.CHUNK_DATA:
@@ -424,8 +452,9 @@ class MessageReader:
                 break  # the start line (or a lone CR, which the parser refuses)
         match = HEAD_END.search(buffer, start)
         if match is None:
-            if len(buffer) - self._pos > self.max_header_size:
-                raise ProtocolError("header section too large", 431)
+            if len(buffer) - self._pos >= self.max_header_size:
+                # Without its end, the head cannot fit in the limit.
+                raise self._too_large(buffer, start)
             if self._eof:
                 if start >= len(buffer):
                     return ConnectionClosed()
@@ -433,7 +462,7 @@ class MessageReader:
             self._pos = start
             return None
         if match.end() - self._pos > self.max_header_size:
-            raise ProtocolError("header section too large", 431)
+            raise self._too_large(buffer, start)
         block = buffer[start : match.start()]
         self._pos = match.end()
         if not block:
@@ -454,6 +483,19 @@ class MessageReader:
             self._body_started = True
             self._phase = _Phase.LENGTH  # an empty body; ends at once
         return head
+
+    def _too_large(self, buffer: bytes, start: int) -> ProtocolError:
+        """The error for a head over max_header_size: 414 or 431 for a request.
+
+        RFC 9112 3: a request-target longer than the server will parse gets
+        414 (URI Too Long); RFC 6585 5: a header section too large gets 431.
+        A start line that does not even begin like one is a plain 400.
+        """
+        if not self.is_response and buffer.find(b"\n", start, start + self.max_header_size) < 0:
+            if _REQUEST_LINE_PREFIX.match(buffer, start):
+                return ProtocolError("request-target too long", 414)
+            return ProtocolError("malformed request line")
+        return ProtocolError("header section too large", 431)
 
     def _start_body(self) -> None:
         # Limits are checked here, after the owner has seen the head (and

@@ -6,18 +6,39 @@ and refuses writes that would break the framing announced in the head.
 
 from __future__ import annotations
 
+import http
 import re
 from typing import Iterable, Optional, Tuple
 
+from . import _abnf
 from ._framing import BodyKind, Framing
 
-__all__ = ["BodyWriter", "OutputError", "encode_head"]
+__all__ = ["BodyWriter", "OutputError", "encode_head", "status_line"]
 
 _CR_OR_LF = re.compile(r"[\r\n]")
 
 
 class OutputError(Exception):
     """The application tried to write a body that contradicts its framing."""
+
+
+def status_line(code: int, reason: str) -> str:
+    """The status line for ``code``, never with a reason the grammar forbids.
+
+    RFC 9112 4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ).  A reason
+    with CR, LF or another control character (CVE-2025-67724: a reason
+    taken from user input split the response) or a character outside
+    Latin-1 is replaced by the standard phrase for the code, or "Unknown".
+    The phrase means nothing to a client (which SHOULD ignore it, RFC 9112
+    4), so the response is still sent rather than failed: Tornado 6.5.3+
+    does the same in tornado.web, and this gives every Tornado that rule.
+    """
+    if not _abnf.reason_phrase.fullmatch(reason):
+        try:
+            reason = http.HTTPStatus(code).phrase
+        except ValueError:
+            reason = "Unknown"
+    return "HTTP/1.1 %d %s" % (code, reason)
 
 
 def encode_head(start_line: str, fields: Iterable[Tuple[str, str]]) -> bytes:

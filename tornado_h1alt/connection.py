@@ -33,7 +33,7 @@ from ._parse import (
     ReadUntilClose,
     ReadUntilRegex,
 )
-from ._serialize import BodyWriter, OutputError, encode_head
+from ._serialize import BodyWriter, OutputError, encode_head, status_line
 from ._state import Event, ExchangeState, Side, State
 
 __all__ = ["HTTP1Connection", "HTTP1ConnectionParameters", "HeadTimer", "MAX_INTERIM_RESPONSES"]
@@ -298,10 +298,11 @@ class HTTP1Connection(httputil.HTTPConnection):
             if event is None:
                 want = reader.wants()
                 assert isinstance(want, ReadUntilRegex)
+                pattern = want.pattern
+                if not _compat.searches_from_buffer_start(self.stream):
+                    pattern = want.unanchored  # no 414/431 then: a bare close
                 try:
-                    data = await self.stream.read_until_regex(
-                        want.pattern, max_bytes=want.max_bytes
-                    )
+                    data = await self.stream.read_until_regex(pattern, max_bytes=want.max_bytes)
                 except iostream.StreamClosedError:
                     if self._header_timed_out:
                         raise _HeaderTimeout() from None
@@ -618,7 +619,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                     headers["Connection"] = "close"
             elif self._keep_alive_requested and not self._disconnect_on_finish:
                 headers["Connection"] = "Keep-Alive"
-            line = "HTTP/1.1 %d %s" % (start_line.code, start_line.reason)
+            line = status_line(start_line.code, start_line.reason or "")
         if framing is not None and framing.kind is BodyKind.CHUNKED:
             headers["Transfer-Encoding"] = "chunked"
         fields = [
