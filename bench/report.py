@@ -130,8 +130,8 @@ def render_markdown(results: Dict[str, Any]) -> str:
         ),
         "- runs per engine and scenario: %d, interleaved stock, h1alt, stock, h1alt, ..."
         % settings["runs"],
-        "- client-fetch: %d sequential fetches per run (after %d warm-up fetches)"
-        % (settings["fetches"], settings["fetch_warmup"]),
+        "- client-fetch, client-keepalive: %d sequential fetches per run "
+        "(after %d warm-up fetches)" % (settings["fetches"], settings["fetch_warmup"]),
         "- idle-rss: %d idle keep-alive connections per run" % settings["idle_connections"],
         "- pinning: %s" % settings["pinning"],
         "",
@@ -139,10 +139,55 @@ def render_markdown(results: Dict[str, Any]) -> str:
         "",
         render_samples(records),
         "",
+    ]
+    connections = render_connections(records)
+    if connections:
+        lines += ["## Connections opened (fetch scenarios)", "", connections, ""]
+    lines += [
         "Raw numbers, including every wrk run's latency and error counts, are in results.json.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _count(value: Any) -> str:
+    return "?" if value is None else str(value)
+
+
+def render_connections(records: List[Dict[str, Any]]) -> str:
+    """Per fetch scenario and engine: the client, its fetches per run and the
+    connections the server accepted during each run ("" if no scenario has them)."""
+    header = [
+        "scenario",
+        "engine",
+        "client",
+        "fetches per run",
+        "connections opened per run (with warm-up)",
+    ]
+    rows = []
+    for record in records:
+        for engine, data in record["engines"].items():
+            clients = [sample.get("client") or {} for sample in data["samples"]]
+            if not clients or "connections_opened" not in clients[0]:
+                continue
+            opened = [
+                "%s (%s)"
+                % (
+                    _count(client.get("connections_opened")),
+                    _count(client.get("connections_opened_with_warmup")),
+                )
+                for client in clients
+            ]
+            rows.append(
+                [
+                    record["name"],
+                    engine,
+                    str(clients[0].get("client", "?")),
+                    str(clients[0].get("requests", "?")),
+                    ", ".join(opened),
+                ]
+            )
+    return "\n".join(_table(header, rows, right_align_from=3)) if rows else ""
 
 
 def _run_text(argv: List[str]) -> str:

@@ -16,7 +16,11 @@ from .scenarios import Scenario
 ENGINES = ("stock", "h1alt")
 
 # The module of each client's per-request connection class (fetch_client reports it).
-CLIENT_MODULE_PREFIX = {"stock": "tornado.simple_httpclient", "h1alt": "tornado_h1alt."}
+CLIENT_MODULE_PREFIX = {
+    "stock": "tornado.simple_httpclient",
+    "h1alt": "tornado_h1alt.",
+    "keepalive": "tornado_h1alt.keepalive",
+}
 
 
 @dataclass
@@ -135,9 +139,10 @@ class Runner:
         )
         try:
             samples: Dict[str, List[Dict[str, Any]]] = {engine: [] for engine in ENGINES}
+            clients = {"stock": "stock", "h1alt": scenario.h1alt_client}
             for run in range(s.runs):
                 for engine in ENGINES:
-                    result = self._fetch_once(engine, server)
+                    result = self._fetch_once(clients[engine], server)
                     value = float(result["requests_per_s"])
                     samples[engine].append({"run": run + 1, "value": value, "client": result})
                     log(
@@ -148,13 +153,13 @@ class Runner:
         finally:
             self.group.stop(server.proc)
 
-    def _fetch_once(self, engine: str, server: procs.Server) -> Dict[str, Any]:
+    def _fetch_once(self, client: str, server: procs.Server) -> Dict[str, Any]:
         s = self.settings
         argv = s.pinning.prefix(s.pinning.client_cpu) + [
             s.python,
             os.path.join(procs.BENCH_DIR, "fetch_client.py"),
             "--client",
-            engine,
+            client,
             "--url",
             server.url("/"),
             "--requests",
@@ -167,7 +172,7 @@ class Runner:
             output, errors = proc.communicate(timeout=600)
         finally:
             self.group.stop(proc)
-        what = "fetch_client --client %s" % engine
+        what = "fetch_client --client %s" % client
         if proc.returncode != 0:
             raise procs.BenchError(
                 "%s exited with %s:\n%s%s" % (what, proc.returncode, output, errors)
@@ -179,7 +184,7 @@ class Runner:
             raise procs.BenchError(
                 "%s printed no JSON result:\n%s%s" % (what, output, errors)
             ) from None
-        expected = CLIENT_MODULE_PREFIX[engine]
+        expected = CLIENT_MODULE_PREFIX[client]
         if not str(result.get("connection_module", "")).startswith(expected):
             raise procs.BenchError(
                 "%s used connection class module %r, expected %s*"

@@ -28,6 +28,9 @@ class Scenario:
     expect_len: Optional[int] = None
     # For wrk scenarios reported in MB/s: bytes per request that the rate counts.
     bytes_per_request: int = 0
+    # For fetch scenarios: the fetch_client --client run on the h1alt side
+    # (the stock side is always stock SimpleAsyncHTTPClient).
+    h1alt_client: str = "h1alt"
 
     def value_from_requests_per_s(self, requests_per_s: float) -> float:
         """The reported number for a wrk run: req/s, or MB/s (10**6 bytes) of body."""
@@ -140,6 +143,17 @@ SCENARIOS: List[Scenario] = [
         description="One client process doing sequential fetch()es of GET / with stock "
         "SimpleAsyncHTTPClient vs tornado_h1alt.SimpleAsyncHTTPClient, against the same "
         "stock-engine bare server. simple_httpclient opens a connection per fetch.",
+    ),
+    Scenario(
+        name="client-keepalive",
+        title="keep-alive client fetch loop",
+        kind="fetch",
+        unit="req/s",
+        higher_is_better=True,
+        h1alt_client="keepalive",
+        description="As client-fetch, but the h1alt side is tornado_h1alt.KeepAliveHTTPClient, "
+        "which reuses one pooled connection; stock SimpleAsyncHTTPClient opens one per fetch. "
+        "The connections each run opened, counted by the server, are in the report.",
     ),
     Scenario(
         name="idle-rss",

@@ -15,6 +15,8 @@ Both applications answer the same paths:
 - ``GET /1mib``       1 MiB of ``x``
 - ``GET /engine``     the module of the connection class serving the request,
                       so the harness can check which engine it is talking to
+- ``GET /connections`` (bare app) how many connections the server has
+                      accepted, this one included
 
 ``bare`` is a minimal `HTTPServerConnectionDelegate` / `HTTPMessageDelegate`
 pair, so nearly all the time is spent in the HTTP/1 engine. ``web`` is a
@@ -93,6 +95,8 @@ class _BareRequest(httputil.HTTPMessageDelegate):
             body = ONE_MIB
         elif self.path == "/engine":
             body = type(self.request_conn).__module__.encode("ascii")
+        elif self.path == "/connections":
+            body = str(CONNECTIONS_ACCEPTED[0]).encode("ascii")
         else:
             code, reason, body = 404, "Not Found", b"not found"
         headers = httputil.HTTPHeaders(
@@ -155,16 +159,33 @@ def make_web_app() -> tornado.web.Application:
     )
 
 
+# Connections this server process has accepted (GET /connections on the bare app).
+CONNECTIONS_ACCEPTED = [0]
+
+
 def make_server(engine: str, app: str) -> tornado.httpserver.HTTPServer:
-    """An HTTPServer of the requested engine around the requested application."""
+    """An HTTPServer of the requested engine around the requested application.
+
+    It counts the connections it accepts in `CONNECTIONS_ACCEPTED`.
+    """
     request_callback: Any = BareApp() if app == "bare" else make_web_app()
+    server: tornado.httpserver.HTTPServer
     if engine == "stock":
-        return tornado.httpserver.HTTPServer(request_callback)
-    if engine == "h1alt":
+        server = tornado.httpserver.HTTPServer(request_callback)
+    elif engine == "h1alt":
         import tornado_h1alt
 
-        return tornado_h1alt.HTTPServer(request_callback)
-    raise ValueError("unknown engine %r" % engine)
+        server = tornado_h1alt.HTTPServer(request_callback)
+    else:
+        raise ValueError("unknown engine %r" % engine)
+    handle_stream = server.handle_stream
+
+    def counting_handle_stream(stream: Any, address: Any) -> Any:
+        CONNECTIONS_ACCEPTED[0] += 1
+        return handle_stream(stream, address)
+
+    server.handle_stream = counting_handle_stream  # type: ignore[method-assign]
+    return server
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -17,7 +17,7 @@ import tornado.httpserver
 import tornado.simple_httpclient
 import tornado.web
 from h1wire import connect, exchange, parse_responses, read_response, read_with_timeout
-from tornado import gen, httputil
+from tornado import gen, httputil, iostream
 from tornado.concurrent import Future
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.ioloop import IOLoop
@@ -978,3 +978,51 @@ async def test_h1alt_client_instance_cache_is_its_own(io_loop: IOLoop) -> None:
         stock.close()
         if ours is not stock:
             ours.close()
+
+
+# -- TCP_NODELAY -------------------------------------------------------------------
+
+
+@pytest.fixture
+def nodelay_calls(monkeypatch: pytest.MonkeyPatch) -> List[bool]:
+    """Every IOStream.set_nodelay(value) made while the test runs, in order."""
+    calls: List[bool] = []
+    original = iostream.IOStream.set_nodelay
+
+    def recording(self: iostream.IOStream, value: bool) -> None:
+        calls.append(value)
+        original(self, value)
+
+    monkeypatch.setattr(iostream.IOStream, "set_nodelay", recording)
+    return calls
+
+
+async def test_nodelay_set_once_for_one_write_responses(
+    serve: Callable[..., int], nodelay_calls: List[bool]
+) -> None:
+    # Tornado's engine sets and clears TCP_NODELAY around every response;
+    # each response here leaves in one write, so once per connection is enough.
+    stream = await connect(serve())
+    try:
+        for path in (b"/uri/1", b"/uri/2", b"/uri/3"):
+            await stream.write(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
+            response = await read_response(stream)
+            assert response.body == path
+    finally:
+        stream.close()
+    assert nodelay_calls == [True]
+
+
+async def test_nodelay_off_while_a_body_streams_and_on_to_finish(
+    serve: Callable[..., int], nodelay_calls: List[bool]
+) -> None:
+    stream = await connect(serve())
+    try:
+        for path in (b"/uri/1", b"/chunks", b"/uri/2"):
+            await stream.write(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
+            await read_response(stream)
+    finally:
+        stream.close()
+    # /uri/1 turns it on; /chunks lets Nagle gather its pieces, then flushes;
+    # /uri/2 finds it on already.
+    assert nodelay_calls == [True, False, True]

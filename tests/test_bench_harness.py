@@ -197,7 +197,7 @@ def test_ratio_and_verdict() -> None:
 
 
 def test_scenario_names_are_unique_and_selectable() -> None:
-    assert len(SCENARIOS_BY_NAME) == len(SCENARIOS) == 9
+    assert len(SCENARIOS_BY_NAME) == len(SCENARIOS) == 10
     assert [s.name for s in select(None)] == [s.name for s in SCENARIOS]
     assert [s.name for s in select("all")] == [s.name for s in SCENARIOS]
     # The table's order wins over the order asked for.
@@ -337,3 +337,65 @@ def test_write_json_round_trips(tmp_path: Any) -> None:
     with open(path) as saved:
         assert json.load(saved) == json.loads(json.dumps(results))
     assert os.listdir(str(tmp_path)) == ["results.json"]  # no temporary file left
+
+
+def test_render_connections_lists_fetch_scenarios_only() -> None:
+    def fetch_samples(client: str, opened: List[int]) -> List[Dict[str, Any]]:
+        return [
+            {
+                "run": run + 1,
+                "value": 1000.0,
+                "client": {
+                    "client": client,
+                    "requests": 2000,
+                    "connections_opened": n,
+                    "connections_opened_with_warmup": n + (100 if n else 1),
+                },
+            }
+            for run, n in enumerate(opened)
+        ]
+
+    records = _results()["scenarios"] + [
+        make_record(
+            SCENARIOS_BY_NAME["client-keepalive"],
+            {
+                "stock": fetch_samples("stock", [2000, 2000]),
+                "h1alt": fetch_samples("keepalive", [0, 0]),
+            },
+            elapsed_s=5.0,
+        )
+    ]
+    lines = report.render_connections(records).splitlines()
+    assert len(lines) == 4  # header, rule, one row per engine; wrk/rss scenarios skipped
+    stock = [cell.strip() for cell in lines[2].strip("|").split("|")]
+    assert stock == ["client-keepalive", "stock", "stock", "2000", "2000 (2100), 2000 (2100)"]
+    pooled = [cell.strip() for cell in lines[3].strip("|").split("|")]
+    assert pooled == ["client-keepalive", "h1alt", "keepalive", "2000", "0 (1), 0 (1)"]
+    assert report.render_connections(_results()["scenarios"]) == ""
+    assert "## Connections opened" in report.render_markdown(dict(_results(), scenarios=records))
+
+
+@pytest.mark.parametrize("client, opened, with_warmup", [("stock", 12, 15), ("keepalive", 0, 1)])
+async def test_fetch_client_counts_the_connections_the_server_accepted(
+    io_loop: Any, client: str, opened: int, with_warmup: int
+) -> None:
+    from tornado.testing import bind_unused_port
+
+    from bench import fetch_client
+    from bench.server import make_server
+
+    server = make_server("stock", "bare")
+    sock, port = bind_unused_port()
+    server.add_sockets([sock])
+    try:
+        result = await fetch_client.run(
+            client, "http://127.0.0.1:%d/" % port, 12, 3, b"Hello world"
+        )
+    finally:
+        server.stop()
+        await server.close_all_connections()
+    assert result["connections_opened"] == opened
+    assert result["connections_opened_with_warmup"] == with_warmup
+    assert result["connection_module"].startswith(
+        "tornado.simple_httpclient" if client == "stock" else "tornado_h1alt.keepalive"
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import os
 import random
+import socket
 import ssl
 from typing import Any, Awaitable, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
@@ -853,6 +854,17 @@ async def test_sequential_gets_use_one_connection(harness: Harness, server_class
     stats = client.pool_stats()
     assert (stats.connections_opened, stats.connections_reused) == (1, 24)
     assert (stats.open, stats.idle, stats.waiting) == (1, 1, 0)
+
+
+async def test_pooled_connections_disable_nagle(harness: Harness) -> None:
+    # Set once when the pool opens the stream, and still set on reuse.
+    _, _, base = harness.web_server()
+    client = harness.client()
+    for _ in range(2):
+        await fetch(client, base + "/")
+    [entries] = client._stream_pool.pool._idle.values()
+    sock = entries[0].connection.stream.socket
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 async def test_requests_ask_to_keep_alive_not_to_close(harness: Harness) -> None:

@@ -145,6 +145,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._finish_future: Future[None] = Future()
         self._close_callback: Optional[Callable[[], None]] = None
         self._pending_write: Optional[Future[None]] = None
+        self._streaming_body = False  # write() was called: the body goes in pieces
         self._body_writer: Optional[BodyWriter] = None
         # What we know of the request, which shapes the response.
         self._request_method: Optional[str] = None
@@ -657,6 +658,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         block.  ``callback`` is Tornado 5.1's deprecated alternative to the
         returned Future.
         """
+        if not self._streaming_body:
+            # A body in several writes: let Nagle gather the pieces until
+            # finish() flushes them.
+            self._streaming_body = True
+            set_nodelay(self.stream, False)
         return self._write_bytes(self._frame(chunk), callback)
 
     def _write_bytes(
@@ -719,8 +725,10 @@ class HTTP1Connection(httputil.HTTPConnection):
         if self.stream is None:
             return
         # Nothing more is coming: send what is buffered without waiting for
-        # a full TCP segment.
-        self.stream.set_nodelay(True)
+        # a full TCP segment.  It stays set for the next exchange, whose head
+        # and body usually leave in one write; only a body written in pieces
+        # turns Nagle back on (see write()).
+        set_nodelay(self.stream, True)
         if self._pending_write is None:
             self._finish_request(None)
         else:
@@ -731,10 +739,26 @@ class HTTP1Connection(httputil.HTTPConnection):
         if not self.is_client and self._disconnect_on_finish:
             self.close()
             return
-        if self.stream is not None:
-            # Back to the stream's default (Nagle on) for the next exchange.
-            self.stream.set_nodelay(False)
         _resolve(self._finish_future)
+
+
+# The TCP_NODELAY setting tornado_h1alt last gave a stream, kept on the
+# stream itself (connections come and go per exchange; the stream stays).
+_NODELAY_ATTRIBUTE = "_tornado_h1alt_nodelay"
+
+
+def set_nodelay(stream: iostream.IOStream, on: bool) -> None:
+    """`.IOStream.set_nodelay`, without the system call if it is already so.
+
+    Tornado's engine sets TCP_NODELAY at the end of every message and
+    clears it after, two system calls per exchange; here the setting
+    changes only when it has to.  (A setting changed behind our back, e.g.
+    by ``RequestHandler.set_nodelay``, is not seen; at worst the last
+    segment of a one-write message waits for an ACK under Nagle.)
+    """
+    if getattr(stream, _NODELAY_ATTRIBUTE, None) is not on:
+        stream.set_nodelay(on)
+        setattr(stream, _NODELAY_ATTRIBUTE, on)
 
 
 class HeadTimer:

@@ -65,7 +65,7 @@ from tornado.tcpclient import TCPClient
 
 from . import _abnf, _compat
 from .client import SimpleAsyncHTTPClient, connection_params
-from .connection import HTTP1Connection, HTTP1ConnectionParameters
+from .connection import HTTP1Connection, HTTP1ConnectionParameters, set_nodelay
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -644,6 +644,9 @@ class _StreamPool:
         except BaseException:
             self._apply(self.pool.discard(key))
             raise
+        # Requests are written whole; Nagle would only delay them.  Set once
+        # per connection (simple_httpclient does it per request).
+        set_nodelay(stream, True)
         self.connections_opened += 1
         return _PooledStream(stream, key), False
 
@@ -940,7 +943,7 @@ class _PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
 
     def _create_connection(self, stream: IOStream) -> Any:
         # Any: the base class declares Tornado's own HTTP1Connection.
-        stream.set_nodelay(True)
+        # (TCP_NODELAY was set when the pool opened the stream.)
         self._exchange = _ExchangeConnection(
             stream,
             connection_params(self, keep_alive=True),
