@@ -15,7 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tornado_h1alt._errors import ProtocolError
-from tornado_h1alt._framing import BodyKind, Framing, received_framing, response_framing
+from tornado_h1alt._framing import (
+    BodyKind,
+    Framing,
+    index_fields,
+    received_framing,
+    response_framing,
+)
 from tornado_h1alt._parse import (
     ConnectionClosed,
     Data,
@@ -459,7 +465,7 @@ def test_framing_is_symmetric() -> None:
     read = received_framing(
         is_response=True,
         version=(1, 1),
-        fields=[("Content-Length", "7")],
+        fields=index_fields([("Content-Length", "7")]),
         request_method="GET",
         status_code=200,
     )

@@ -9,7 +9,7 @@ disagree about framing.
 from __future__ import annotations
 
 import enum
-from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from . import _abnf
 from ._errors import ProtocolError
@@ -20,6 +20,7 @@ __all__ = [
     "NO_BODY",
     "connection_options",
     "field_values",
+    "index_fields",
     "received_framing",
     "response_has_no_body",
     "request_keeps_alive",
@@ -27,6 +28,8 @@ __all__ = [
 ]
 
 Fields = Sequence[Tuple[str, str]]
+# The values of each field by lower-cased name, in order (see index_fields).
+FieldIndex = Mapping[str, List[str]]
 
 
 class BodyKind(enum.Enum):
@@ -48,11 +51,28 @@ class Framing(NamedTuple):
 NO_BODY = Framing(BodyKind.NONE)
 CHUNKED = Framing(BodyKind.CHUNKED)
 UNTIL_CLOSE = Framing(BodyKind.UNTIL_CLOSE)
+EMPTY = Framing(BodyKind.LENGTH, 0)  # RFC 9112 6.3 rule 7: a request with neither
 
 
-def field_values(fields: Fields, name: str) -> List[str]:
+def index_fields(fields: Fields) -> Dict[str, List[str]]:
+    """The fields' values by lower-cased name: one pass, then a lookup per name."""
+    index: Dict[str, List[str]] = {}
+    for name, value in fields:
+        name = name.lower()
+        values = index.get(name)
+        if values is None:
+            index[name] = [value]
+        else:
+            values.append(value)
+    return index
+
+
+_NONE: List[str] = []
+
+
+def field_values(fields: FieldIndex, name: str) -> List[str]:
     """All values of the field ``name`` (lower-case), in order."""
-    return [value for field_name, value in fields if field_name.lower() == name]
+    return fields.get(name, _NONE)
 
 
 def split_list(values: Iterable[str]) -> List[str]:
@@ -63,7 +83,7 @@ def split_list(values: Iterable[str]) -> List[str]:
     return elements
 
 
-def connection_options(fields: Fields) -> List[str]:
+def connection_options(fields: FieldIndex) -> List[str]:
     """The lower-cased connection options (RFC 9110 7.6.1) of a message."""
     return [option.lower() for option in split_list(field_values(fields, "connection")) if option]
 
@@ -91,7 +111,7 @@ def received_framing(
     *,
     is_response: bool,
     version: Tuple[int, int],
-    fields: Fields,
+    fields: FieldIndex,
     request_method: Optional[str] = None,
     status_code: int = 0,
 ) -> Framing:
@@ -131,10 +151,10 @@ def received_framing(
         return Framing(BodyKind.LENGTH, _content_length(content_length))
     if is_response:
         return UNTIL_CLOSE
-    return Framing(BodyKind.LENGTH, 0)
+    return EMPTY
 
 
-def request_keeps_alive(version: Tuple[int, int], fields: Fields) -> bool:
+def request_keeps_alive(version: Tuple[int, int], fields: FieldIndex) -> bool:
     """Whether the connection may carry another request after this one (RFC 9112 9.3)."""
     if version < (1, 1) and field_values(fields, "transfer-encoding"):
         # RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding MUST be
@@ -149,7 +169,7 @@ def request_keeps_alive(version: Tuple[int, int], fields: Fields) -> bool:
     return "keep-alive" in options
 
 
-def response_keeps_alive(version: Tuple[int, int], fields: Fields, framing: Framing) -> bool:
+def response_keeps_alive(version: Tuple[int, int], fields: FieldIndex, framing: Framing) -> bool:
     """Whether a client may send another request after this response (RFC 9112 9.3)."""
     if framing.kind is BodyKind.UNTIL_CLOSE:
         return False

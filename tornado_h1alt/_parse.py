@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import List, NamedTuple, Optional, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 from . import _abnf
 from ._errors import ProtocolError
 from ._framing import (
     BodyKind,
+    FieldIndex,
     Framing,
+    field_values,
+    index_fields,
     received_framing,
     request_keeps_alive,
     response_keeps_alive,
@@ -188,10 +191,10 @@ def _split_lines(block: str) -> List[str]:
     return lines
 
 
-def _check_host(version: Tuple[int, int], fields: Fields) -> None:
+def _check_host(version: Tuple[int, int], index: FieldIndex) -> None:
     # RFC 9112 3.2: a server MUST respond 400 to an HTTP/1.1 request that
     # lacks a Host field, has more than one, or has an invalid value.
-    hosts = [value for name, value in fields if name.lower() == "host"]
+    hosts = field_values(index, "host")
     if not hosts:
         if version >= (1, 1):
             raise ProtocolError("Missing Host header")
@@ -200,6 +203,24 @@ def _check_host(version: Tuple[int, int], fields: Fields) -> None:
         raise ProtocolError("Multiple host headers not allowed: %r" % ",".join(hosts))
     if not _abnf.host.fullmatch(hosts[0]):
         raise ProtocolError("Invalid Host header: %r" % hosts[0])
+
+
+def _plain_fields(lines: List[str]) -> Tuple[Fields, Dict[str, List[str]]]:
+    # Lines already known to be well-formed field lines (_abnf.plain_head):
+    # split, strip and index them in one pass.
+    fields: Fields = []
+    index: Dict[str, List[str]] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        value = value.strip(" \t")
+        fields.append((name, value))
+        key = name.lower()
+        values = index.get(key)
+        if values is None:
+            index[key] = [value]
+        else:
+            values.append(value)
+    return fields, index
 
 
 def parse_head(
@@ -213,7 +234,15 @@ def parse_head(
     ``request_method`` is the method of the request a response answers; it
     decides whether the response can have a body.
     """
-    lines = _split_lines(block.decode("latin-1"))
+    text = block.decode("latin-1")
+    if _abnf.plain_head.fullmatch(text):
+        lines = text.split("\r\n")
+        fields, index = _plain_fields(lines[1:])
+    else:
+        # Bare LF line ends, obs-fold, or an error to be named precisely.
+        lines = _split_lines(text)
+        fields = _parse_fields(lines[1:], allow_obs_fold=is_response, what="header")
+        index = index_fields(fields)
     start_line = lines[0]
     if is_response:
         match = _abnf.status_line.fullmatch(start_line)
@@ -232,25 +261,26 @@ def parse_head(
     if version[0] != 1:
         # RFC 9110 15.6.6: 505 for a major version we do not speak.
         raise ProtocolError("Unexpected HTTP version %r" % version_text, 505)
-    fields = _parse_fields(lines[1:], allow_obs_fold=is_response, what="header")
     if is_response:
         code = int(code_text)
         framing = received_framing(
             is_response=True,
             version=version,
-            fields=fields,
+            fields=index,
             request_method=request_method,
             status_code=code,
         )
-        keep_alive = response_keeps_alive(version, fields, framing)
+        keep_alive = response_keeps_alive(version, index, framing)
     else:
         # Framing first: when a message is wrong in several ways, the
         # framing error (the one that matters for smuggling) is reported.
-        framing = received_framing(is_response=False, version=version, fields=fields)
-        keep_alive = request_keeps_alive(version, fields)
-        _check_host(version, fields)
+        framing = received_framing(is_response=False, version=version, fields=index)
+        keep_alive = request_keeps_alive(version, index)
+        _check_host(version, index)
     if framing.kind is BodyKind.LENGTH:
-        fields = _single_content_length(fields, framing.length)
+        lengths = index.get("content-length")
+        if lengths is not None and (len(lengths) > 1 or lengths[0] != str(framing.length)):
+            fields = _single_content_length(fields, framing.length)
     return Head(start, version, fields, framing, keep_alive)
 
 
@@ -259,8 +289,6 @@ def _single_content_length(fields: Fields, length: int) -> Fields:
     # values equal) MUST replace it with one field holding that value, so
     # the application never sees "5, 5".
     positions = [i for i, (name, _) in enumerate(fields) if name.lower() == "content-length"]
-    if not positions or (len(positions) == 1 and fields[positions[0]][1] == str(length)):
-        return fields
     first = positions[0]
     return [
         (name, str(length)) if i == first else (name, value)
