@@ -679,3 +679,56 @@ def test_one_read_per_chunk() -> None:
     consumed, reads, body = _read_as_adapter(_chunked_request(pieces) + NEXT_MESSAGE, reader)
     assert body == b"".join(pieces)
     assert reads <= len(pieces) + 3
+
+
+HEAD_LINE = st.one_of(
+    st.tuples(TOKENS, VALUES).map(lambda field: "%s: %s" % field),
+    st.sampled_from(
+        [
+            "Host: x",
+            "Content-Length: 5",
+            "content-length: 5",
+            "Content-Length: 05",
+            "Transfer-Encoding: chunked",
+            "Connection: close",
+            "X-Tab:\tv\t",
+            "X-Obs: caf\xe9",
+            " folded",  # obs-fold
+            "X-Bad : v",
+            "X-Nul: a\x00b",
+            "X-CR: a\rb",
+        ]
+    ),
+)
+
+
+@settings(max_examples=300)
+@given(
+    lines=st.lists(HEAD_LINE, max_size=6),
+    start=st.sampled_from(["GET / HTTP/1.1", "POST /x HTTP/1.0", "HTTP/1.1 200 OK"]),
+    bare_lf=st.booleans(),
+)
+def test_one_pass_head_parse_equals_line_by_line(
+    lines: List[str], start: str, bare_lf: bool
+) -> None:
+    # parse_head takes a one-regex path for the common head; forcing every
+    # head down the line-by-line path must give the same Head or error.
+    from tornado_h1alt import _abnf, _parse
+
+    block = ("\n" if bare_lf else "\r\n").join([start] + lines).encode("latin-1")
+    is_response = start.startswith("HTTP/")
+
+    def outcome() -> object:
+        try:
+            return _parse.parse_head(block, is_response=is_response, request_method="GET")
+        except ProtocolError as error:
+            return ("error", error.status_hint)
+
+    fast = outcome()
+    saved = _abnf.plain_head
+    _abnf.plain_head = re.compile(r"(?!)")  # never matches
+    try:
+        slow = outcome()
+    finally:
+        _abnf.plain_head = saved
+    assert fast == slow
