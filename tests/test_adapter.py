@@ -1026,3 +1026,175 @@ async def test_nodelay_off_while_a_body_streams_and_on_to_finish(
     # /uri/1 turns it on; /chunks lets Nagle gather its pieces, then flushes;
     # /uri/2 finds it on already.
     assert nodelay_calls == [True, False, True]
+
+
+# -- pipelined responses leave together (OutputBatch) ---------------------------
+
+
+@pytest.fixture
+def stream_writes(monkeypatch: pytest.MonkeyPatch) -> List[bytes]:
+    """The data of every IOStream.write made while the test runs, in order."""
+    writes: List[bytes] = []
+    original = iostream.IOStream.write
+
+    def recording(self: iostream.IOStream, data: bytes) -> Future[None]:
+        writes.append(bytes(data))
+        return original(self, data)
+
+    monkeypatch.setattr(iostream.IOStream, "write", recording)
+    return writes
+
+
+def _numbered(recorder: Recorder) -> None:
+    # Answers each request with its own path, so order is visible.
+    connection = recorder.connection
+    assert connection is not None
+    path = recorder.calls[0][1].path.encode()
+    connection.write_headers(
+        httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+        httputil.HTTPHeaders({"Content-Length": str(len(path))}),
+        path,
+    )
+    connection.finish()
+
+
+def _server_writes(writes: List[bytes]) -> List[bytes]:
+    return [data for data in writes if data.startswith(b"HTTP/1.1")]
+
+
+async def test_pipelined_responses_leave_in_one_write(
+    raw_server: Callable[..., RawServer], stream_writes: List[bytes]
+) -> None:
+    server = raw_server(respond=_numbered)
+    requests = b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(10))
+    stream = await connect(server.port)
+    try:
+        await stream.write(requests)
+        bodies = [(await read_response(stream)).body for _ in range(10)]
+    finally:
+        stream.close()
+    assert bodies == [b"/%d" % i for i in range(10)]
+    # Tornado's engine writes each response on its own: 10 send()s.
+    assert len(_server_writes(stream_writes)) == 1
+
+
+async def test_requests_one_at_a_time_are_answered_at_once(
+    raw_server: Callable[..., RawServer], stream_writes: List[bytes]
+) -> None:
+    server = raw_server(respond=_numbered)
+    stream = await connect(server.port)
+    try:
+        for i in range(3):
+            await stream.write(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+            assert (await read_response(stream)).body == b"/%d" % i
+    finally:
+        stream.close()
+    assert len(_server_writes(stream_writes)) == 3
+
+
+async def test_held_response_is_not_kept_waiting_for_a_partial_next_request(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    # The first response is held while the second request's head is in the
+    # buffer, but that head is incomplete: the server then waits for the
+    # network, and the first response must go out meanwhile.
+    server = raw_server(respond=_numbered)
+    stream = await connect(server.port)
+    try:
+        await stream.write(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHo")
+        first = await _wait(gen.convert_yielded(read_response(stream)))
+        assert first.body == b"/1"
+        await stream.write(b"st: x\r\n\r\n")
+        assert (await read_response(stream)).body == b"/2"
+    finally:
+        stream.close()
+
+
+async def test_held_response_is_not_kept_waiting_for_a_slow_application(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    slow_requests: List[Recorder] = []
+
+    def respond(recorder: Recorder) -> None:
+        if recorder.calls[0][1].path == "/slow":
+            slow_requests.append(recorder)  # answered later, by the test
+        else:
+            _numbered(recorder)
+
+    server = raw_server(respond=respond)
+    stream = await connect(server.port)
+    try:
+        await stream.write(
+            b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        first = await _wait(gen.convert_yielded(read_response(stream)))
+        assert first.body == b"/fast"
+        assert len(slow_requests) == 1
+        _numbered(slow_requests[0])
+        assert (await read_response(stream)).body == b"/slow"
+    finally:
+        stream.close()
+
+
+async def test_held_responses_precede_the_error_for_a_bad_request(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    server = raw_server(respond=_numbered)
+    data, closed = await exchange(
+        server.port,
+        b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n",
+    )
+    responses = parse_responses(data)
+    assert [(r.status, r.body) for r in responses] == [(200, b"/1"), (200, b"/2"), (400, b"")]
+    assert closed
+
+
+async def test_held_responses_precede_what_a_detaching_handler_writes(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    def respond(recorder: Recorder) -> None:
+        connection = recorder.connection
+        assert connection is not None
+        if recorder.calls[0][1].path != "/upgrade":
+            _numbered(recorder)
+            return
+        detached = connection.detach()  # type: ignore[attr-defined]
+        recorder.detached = detached
+        detached.write(b"raw after upgrade")
+        detached.close()
+
+    server = raw_server(respond=respond)
+    data, closed = await exchange(
+        server.port,
+        b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /upgrade HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    assert data == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n/1raw after upgrade"
+    assert closed
+
+
+async def test_pipelined_large_responses_stay_whole_and_in_order(
+    raw_server: Callable[..., RawServer], stream_writes: List[bytes]
+) -> None:
+    # Past OutputBatch.LIMIT responses are written through, after what is held.
+    def respond(recorder: Recorder) -> None:
+        connection = recorder.connection
+        assert connection is not None
+        index = int(recorder.calls[0][1].path[1:])
+        body = bytes([0x41 + index]) * 40000
+        connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            httputil.HTTPHeaders({"Content-Length": str(len(body))}),
+            body,
+        )
+        connection.finish()
+
+    server = raw_server(respond=respond)
+    requests = b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(6))
+    stream = await connect(server.port)
+    try:
+        await stream.write(requests)
+        bodies = [(await read_response(stream)).body for _ in range(6)]
+    finally:
+        stream.close()
+    assert bodies == [bytes([0x41 + i]) * 40000 for i in range(6)]
+    assert all(len(data) <= 2 * 40100 for data in _server_writes(stream_writes))

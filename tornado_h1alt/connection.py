@@ -146,6 +146,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._close_callback: Optional[Callable[[], None]] = None
         self._pending_write: Optional[Future[None]] = None
         self._streaming_body = False  # write() was called: the body goes in pieces
+        # Responses held back to go out with the next ones (server only;
+        # HTTP1ServerConnection shares one per stream, see OutputBatch).
+        self._output_batch: Optional[OutputBatch] = None
         self._body_writer: Optional[BodyWriter] = None
         # What we know of the request, which shapes the response.
         self._request_method: Optional[str] = None
@@ -375,7 +378,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 for name, value in head.fields
             )
         ):
-            self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._write_through(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     async def _read_body(
         self, reader: MessageReader, delegate: httputil.HTTPMessageDelegate
@@ -391,7 +394,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             )
         except _compat.TIMEOUT_ERRORS:
             gen_log.info("Timeout reading body from %s", self.context)
-            self.stream.close()
+            self._close_stream()
             return False
         return True
 
@@ -478,7 +481,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 reason.encode("ascii"),
             )
         try:
-            await self.stream.write(response)
+            await self._write_through(response)
         except iostream.StreamClosedError:
             pass
 
@@ -542,10 +545,17 @@ class HTTP1Connection(httputil.HTTPConnection):
     def close(self) -> None:
         """Close the connection."""
         if self.stream is not None:
-            self.stream.close()
+            self._close_stream()
         self._state.close()
         self._clear_callbacks()
         _resolve(self._finish_future)
+
+    def _close_stream(self) -> None:
+        # Responses held for earlier pipelined requests were complete: they
+        # go out before the close.
+        if self._output_batch is not None:
+            self._output_batch.flush()
+        self.stream.close()
 
     def detach(self) -> iostream.IOStream:
         """Take control of the underlying stream.
@@ -558,6 +568,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         self._clear_callbacks()
         stream = self.stream
+        if self._output_batch is not None:
+            self._output_batch.flush()  # the new owner writes after our responses
         self._state.detach()
         self.stream = None  # type: ignore[assignment]
         _resolve(self._finish_future)
@@ -647,7 +659,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         except OutputError as error:
             # Stop at once: anything more on this stream would be misframed.
             if self.stream is not None:
-                self.stream.close()
+                self._close_stream()
             raise httputil.HTTPOutputError(str(error)) from None
 
     def write(self, chunk: bytes, callback: Optional[Callable[[], None]] = None) -> Future[None]:
@@ -676,13 +688,34 @@ class HTTP1Connection(httputil.HTTPConnection):
             future.set_exception(iostream.StreamClosedError())
             future.exception()  # retrieved: nobody has to await a failed write
             return future
-        self._pending_write = self.stream.write(data)
+        batch = self._output_batch
+        if (
+            batch is not None
+            and not self._disconnect_on_finish
+            and _compat.has_buffered_input(self.stream)
+            and batch.hold(data)
+        ):
+            # The client's next request is already here: this goes out
+            # with the responses to it, in one write.
+            self._pending_write = None
+            if callback is not None:
+                self.stream.io_loop.add_callback(callback)
+            _resolve(future)
+            return future
+        self._pending_write = self._write_through(data)
         io_loop = self.stream.io_loop
         future_add_done_callback(
             self._pending_write,
             lambda written: self._on_write_complete(written, future, callback, io_loop),
         )
         return future
+
+    def _write_through(self, data: bytes) -> Future[None]:
+        """Write ``data`` now, after any responses held back before it."""
+        batch = self._output_batch
+        if batch is not None and batch.size:
+            data = batch.take() + data
+        return self.stream.write(data)
 
     @staticmethod
     def _on_write_complete(
@@ -709,11 +742,11 @@ class HTTP1Connection(httputil.HTTPConnection):
                 tail = self._body_writer.finish()
             except OutputError as error:
                 if stream_open:
-                    self.stream.close()
+                    self._close_stream()
                     raise httputil.HTTPOutputError(str(error)) from None
                 tail = b""
             if tail and stream_open:
-                self._pending_write = self.stream.write(tail)
+                self._write_bytes(tail)
         if self._state.write is State.IDLE:
             self._state.process(Side.WRITE, Event.HEAD)
         if self._state.write is State.BODY:
@@ -740,6 +773,53 @@ class HTTP1Connection(httputil.HTTPConnection):
             self.close()
             return
         _resolve(self._finish_future)
+
+
+class OutputBatch:
+    """Responses to pipelined requests, gathered into one write.
+
+    A response finished while the client's next request already waits in
+    the stream's buffer is held here instead of written, and goes out with
+    the next response written through (the last of the burst, usually), so
+    that 16 pipelined requests cost one send() instead of 16.  At most
+    `LIMIT` bytes are held, and never past the current IOLoop iteration: a
+    callback flushes whatever is still held once the serving coroutine
+    really waits (for the network, or for an application that answers
+    later).  Writes into the batch resolve at once; flow control returns
+    with the next real write.
+    """
+
+    LIMIT = 65536
+
+    def __init__(self, stream: iostream.IOStream) -> None:
+        self.stream = stream
+        self.chunks: List[bytes] = []
+        self.size = 0
+        self._flush_scheduled = False
+
+    def hold(self, data: bytes) -> bool:
+        """Keep ``data`` for the next write; False if that would pass `LIMIT`."""
+        if self.size + len(data) > self.LIMIT:
+            return False
+        self.chunks.append(data)
+        self.size += len(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.stream.io_loop.add_callback(self.flush)
+        return True
+
+    def take(self) -> bytes:
+        """Everything held, removed from the batch."""
+        data = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        self.chunks = []
+        self.size = 0
+        return data
+
+    def flush(self) -> None:
+        """Write whatever is held (nothing if the stream has closed)."""
+        self._flush_scheduled = False
+        if self.size and not self.stream.closed():
+            self.stream.write(self.take())
 
 
 # The TCP_NODELAY setting tornado_h1alt last gave a stream, kept on the

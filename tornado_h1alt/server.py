@@ -11,9 +11,12 @@ from tornado.concurrent import Future
 from tornado.log import gen_log
 
 from . import _compat
-from .connection import HeadTimer, HTTP1Connection, HTTP1ConnectionParameters
+from .connection import HeadTimer, HTTP1Connection, HTTP1ConnectionParameters, OutputBatch
 
 __all__ = ["HTTP1ServerConnection", "HTTPServer"]
+
+# Pipelined requests served back to back before the IOLoop gets a turn.
+PIPELINE_BURST = 16
 
 
 class HTTP1ServerConnection:
@@ -62,12 +65,16 @@ class HTTP1ServerConnection:
         self.stream.io_loop.add_future(future, lambda f: f.result())
 
     async def _serve(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
-        # One header timer for the whole connection, handed to each request.
+        # One header timer and one output batch for the whole connection,
+        # handed to each request.
         head_timer = HeadTimer(self.stream.io_loop)
+        output_batch = OutputBatch(self.stream)
+        served_in_a_row = 0
         try:
             while True:
                 connection = HTTP1Connection(self.stream, False, self.params, self.context)
                 connection._head_timer = head_timer
+                connection._output_batch = output_batch
                 request_delegate = delegate.start_request(self, connection)
                 try:
                     keep_going = await connection._read_message_as_coroutine(request_delegate)
@@ -86,8 +93,15 @@ class HTTP1ServerConnection:
                 # A client pipelining many requests must not starve other
                 # connections: when its next request is already buffered
                 # (and so would be served without returning to the IOLoop),
-                # let the IOLoop run first.
-                if _compat.has_buffered_input(self.stream):
+                # let the IOLoop run after every PIPELINE_BURST of them.
+                # (Tornado yields after each one; a burst lets their
+                # responses leave in one write, see OutputBatch.)
+                if not _compat.has_buffered_input(self.stream):
+                    served_in_a_row = 0
+                    continue
+                served_in_a_row += 1
+                if served_in_a_row >= PIPELINE_BURST:
+                    served_in_a_row = 0
                     await asyncio.sleep(0)
         finally:
             head_timer.cancel()
