@@ -34,6 +34,8 @@ __all__ = [
     "ReadLine",
     "ReadUntilClose",
     "ReadUntilRegex",
+    "head_read_pattern",
+    "line_read_pattern",
     "parse_head",
 ]
 
@@ -54,12 +56,24 @@ def head_read_pattern(max_header_size: int) -> bytes:
     exactly ``max_header_size`` bytes when that many come without one.
 
     The second branch is what lets a server answer an oversized head with
-    414 or 431 (RFC 9112 3, RFC 6585 5): IOStream closes the stream itself
-    once more than ``max_bytes`` are buffered without a match, so the match
-    must come first.  Both branches stop inside the head, never past it.
-    Anchored at the buffer start, the search is one linear pass.
+    414 or 431 (RFC 9112 3, RFC 6585 5): IOStream's own ``max_bytes`` check
+    closes the stream instead, so the adapter passes none and this pattern
+    bounds the read (an end already buffered further away is matched too,
+    and the reader refuses the head for its size).  Neither branch reads
+    past the head.  Anchored at the buffer start, the search is one linear
+    pass.
     """
     return rb"\A(?:(?:[^\n]*\n)+?\r?\n|[\s\S]{%d})" % max_header_size
+
+
+@functools.lru_cache(maxsize=64)
+def line_read_pattern(max_bytes: int) -> bytes:
+    """What an adapter reads for a `ReadLine`: through the next LF, or exactly
+    ``max_bytes`` bytes when that many come without one (the line is then
+    too long, and the reader says so with a status; as for
+    `head_read_pattern`, IOStream's own ``max_bytes`` would close the
+    stream first).  Anchored, linear."""
+    return rb"\A(?:[^\n]*\n|[\s\S]{%d})" % max_bytes
 
 
 # The start of a request line up to its target (RFC 9112 3).
@@ -111,11 +125,12 @@ Event = Union[Head, Data, EndOfMessage, ConnectionClosed]
 
 
 class ReadUntilRegex(NamedTuple):
-    """Read up to and including a match of ``pattern``, at most ``max_bytes``.
+    """Read up to and including a match of ``pattern`` (a head).
 
-    ``pattern`` is anchored at the start of the read (see
-    `head_read_pattern`); ``unanchored`` finds the same end for a stream
-    that cannot search from the start of what it returns.
+    ``pattern`` is anchored at the start of the read and bounds it to
+    ``max_bytes`` itself (see `head_read_pattern`).  ``unanchored`` finds
+    the same end for a stream that cannot search from the start of what it
+    returns; it needs ``max_bytes`` as IOStream's limit.
     """
 
     pattern: bytes
@@ -124,7 +139,7 @@ class ReadUntilRegex(NamedTuple):
 
 
 class ReadLine(NamedTuple):
-    """Read up to and including the next LF, at most ``max_bytes``."""
+    """Read up to and including the next LF, at most ``max_bytes`` (see `line_read_pattern`)."""
 
     max_bytes: int
 
@@ -609,7 +624,8 @@ class MessageReader:
     def _read_trailer_line(self) -> Optional[Event]:
         end = self._find_line_end()
         if end < 0:
-            if self._trailer_size + len(self._data) - self._pos > self.max_header_size:
+            if self._trailer_size + len(self._data) - self._pos >= self.max_header_size:
+                # Without its end, the line cannot fit in the limit.
                 raise ProtocolError("trailer section too large", 431)
             self._check_not_closed("trailer section")
             return None

@@ -32,6 +32,7 @@ from ._parse import (
     ReadLine,
     ReadUntilClose,
     ReadUntilRegex,
+    line_read_pattern,
 )
 from ._serialize import BodyWriter, OutputError, encode_head, status_line
 from ._state import Event, ExchangeState, Side, State
@@ -302,11 +303,16 @@ class HTTP1Connection(httputil.HTTPConnection):
             if event is None:
                 want = reader.wants()
                 assert isinstance(want, ReadUntilRegex)
-                pattern = want.pattern
-                if not _compat.searches_from_buffer_start(self.stream):
-                    pattern = want.unanchored  # no 414/431 then: a bare close
+                if _compat.searches_from_buffer_start(self.stream):
+                    # The pattern stops at the limit by itself; an IOStream
+                    # max_bytes would close the stream when a whole
+                    # oversized head arrives at once.  The reader answers
+                    # 414/431 for anything over the limit.
+                    read = self.stream.read_until_regex(want.pattern)
+                else:  # an old IOStream mid-buffer: over the limit, a bare close
+                    read = self.stream.read_until_regex(want.unanchored, max_bytes=want.max_bytes)
                 try:
-                    data = await self.stream.read_until_regex(pattern, max_bytes=want.max_bytes)
+                    data = await read
                 except iostream.StreamClosedError:
                     if self._header_timed_out:
                         raise _HeaderTimeout() from None
@@ -419,7 +425,14 @@ class HTTP1Connection(httputil.HTTPConnection):
                 want = reader.wants()
                 read: Future[bytes]
                 if isinstance(want, ReadLine):
-                    read = stream.read_until(b"\n", max_bytes=want.max_bytes)  # type: ignore[assignment]
+                    if _compat.searches_from_buffer_start(stream):
+                        # Stops at the limit itself (see _read_heads), so the
+                        # reader can answer 400/431.
+                        read = stream.read_until_regex(  # type: ignore[assignment]
+                            line_read_pattern(want.max_bytes)
+                        )
+                    else:
+                        read = stream.read_until(b"\n", max_bytes=want.max_bytes)  # type: ignore[assignment]
                 else:
                     assert isinstance(want, (ReadBytes, ReadUntilClose))
                     read = stream.read_bytes(want.size, partial=True)  # type: ignore[assignment]
