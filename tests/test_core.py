@@ -36,6 +36,7 @@ from tornado_h1alt._serialize import BodyWriter, OutputError, encode_head, statu
 from tornado_h1alt._state import Event, ExchangeState, InvalidTransition, Side, State
 
 NEXT_MESSAGE = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
+POST_CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
 def _pieces(data: bytes, mode: str) -> List[bytes]:
@@ -171,6 +172,43 @@ def test_response_obs_fold_is_unfolded(mode: str) -> None:
         is_response=True,
     )
     assert ("X-Long", "a b") in head.fields
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_response_obs_fold_of_only_whitespace_adds_nothing(mode: str) -> None:
+    # Found by the fuzz harness: the value must stay stripped (RFC 9110 5.5).
+    head, _, _, _ = read_message(
+        b"HTTP/1.1 200 OK\r\nX-Long: a\r\n\t \r\nContent-Length: 0\r\n\r\n",
+        mode,
+        is_response=True,
+    )
+    assert ("X-Long", "a") in head.fields
+
+
+@pytest.mark.parametrize("mode", ["whole", "byte-by-byte"])
+@pytest.mark.parametrize("last", [b"0\r\n\n", b"0\r\nX-T: 1\n\r\n"])
+def test_trailer_lines_must_end_in_crlf(mode: str, last: bytes) -> None:
+    # RFC 9112 7.1, as for chunk lines.  (Found by the fuzz harness: "0\r\n\n"
+    # is one byte shorter than the shortest end wants() counts on.)
+    with pytest.raises(ProtocolError, match="CRLF"):
+        read_message(POST_CHUNKED_HEAD + b"2\r\nok\r\n" + last, mode)
+
+
+@pytest.mark.parametrize("mode", ["whole", "byte-by-byte"])
+def test_empty_lines_before_a_head_count_against_the_limit(mode: str) -> None:
+    # However they are split (found by the fuzz harness: two at a time, as an
+    # adapter reads them, they were never counted).
+    reader = MessageReader(is_response=False, max_header_size=64)
+    with pytest.raises(ProtocolError):
+        for piece in _pieces(b"\n" * 70, mode):
+            reader.receive_data(piece)
+            assert reader.next_event() is None
+    # Fewer, then the close: a clean end between messages.
+    reader = MessageReader(is_response=False, max_header_size=64)
+    for piece in _pieces(b"\r\n" * 31, mode) + [b""]:
+        reader.receive_data(piece)
+        event = reader.next_event()
+    assert isinstance(event, ConnectionClosed)
 
 
 def test_status_line_without_reason() -> None:

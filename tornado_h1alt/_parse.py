@@ -174,8 +174,9 @@ def _parse_fields(lines: List[str], *, allow_obs_fold: bool, what: str) -> Field
             continuation = line.strip(" \t")
             if _abnf.field_value_forbidden.search(continuation):
                 raise ProtocolError("Invalid header value %r" % continuation)
-            name, value = fields[-1]
-            fields[-1] = (name, (value + " " + continuation) if value else continuation)
+            if continuation:  # (a fold of only whitespace adds nothing)
+                name, value = fields[-1]
+                fields[-1] = (name, (value + " " + continuation) if value else continuation)
             continue
         name, colon, value = line.partition(":")
         if not colon:
@@ -364,6 +365,7 @@ class MessageReader:
         self._body_started = False
         self._trailers: Fields = []
         self._trailer_size = 0
+        self._empty_lines_size = 0  # empty lines skipped before the head
 
     # -- input ---------------------------------------------------------------
 
@@ -484,7 +486,8 @@ class MessageReader:
         buffer = self._data
         # RFC 9112 2.2: a server SHOULD ignore at least one empty line before
         # the request-line (left behind by some clients after a POST body);
-        # they count against max_header_size like the head itself.
+        # they count against max_header_size like the head itself, however
+        # they arrive (so a peer cannot send empty lines for ever).
         start = self._pos
         while start < len(buffer):
             if buffer.startswith(b"\r\n", start):
@@ -493,18 +496,19 @@ class MessageReader:
                 start += 1
             else:
                 break  # the start line (or a lone CR, which the parser refuses)
+        self._empty_lines_size += start - self._pos
+        self._pos = start
         match = HEAD_END.search(buffer, start)
         if match is None:
-            if len(buffer) - self._pos >= self.max_header_size:
+            if self._empty_lines_size + len(buffer) - start >= self.max_header_size:
                 # Without its end, the head cannot fit in the limit.
                 raise self._too_large(buffer, start)
             if self._eof:
                 if start >= len(buffer):
                     return ConnectionClosed()
                 raise ProtocolError("connection closed in the middle of the message head")
-            self._pos = start
             return None
-        if match.end() - self._pos > self.max_header_size:
+        if self._empty_lines_size + match.end() - start > self.max_header_size:
             raise self._too_large(buffer, start)
         block = buffer[start : match.start()]
         self._pos = match.end()
@@ -633,7 +637,12 @@ class MessageReader:
         self._trailer_size += len(line)
         if self._trailer_size > self.max_header_size:
             raise ProtocolError("trailer section too large", 431)
-        if line in (b"\r\n", b"\n"):
+        # RFC 9112 7.1: trailer lines, like chunk lines, end in CRLF.  A bare
+        # LF would also make the body's end one byte shorter than the
+        # shortest end wants() relies on (LAST_CHUNK) to never read past it.
+        if not line.endswith(b"\r\n"):
+            raise ProtocolError("trailer line not terminated by CRLF")
+        if line == b"\r\n":
             self._phase = _Phase.DONE
             return EndOfMessage(self._trailers)
         # RFC 9112 7.1.2: a recipient MUST be able to parse the trailer
