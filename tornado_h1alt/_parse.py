@@ -431,7 +431,7 @@ class MessageReader:
         if phase == _Phase.CHUNK_END:
             return ReadBytes(max(len(b"\r\n") + len(LAST_CHUNK) - buffered, 1))
         if phase == _Phase.TRAILER:
-            return ReadLine(max(self.max_header_size - self._trailer_size, 1))
+            return ReadLine(max(self.max_header_size - self._trailer_size - buffered, 1))
         if phase == _Phase.UNTIL_CLOSE:
             return ReadUntilClose(self.chunk_size)
         raise AssertionError("the message is complete; nothing to read")

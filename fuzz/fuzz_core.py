@@ -1,0 +1,720 @@
+#!/usr/bin/env python
+"""Coverage-guided fuzzing of the sans-IO HTTP/1 core with atheris (libFuzzer).
+
+Run from the repository root (see fuzz/README.md)::
+
+    mkdir -p /tmp/h1fuzz/corpus
+    .venv/bin/python fuzz/fuzz_core.py /tmp/h1fuzz/corpus fuzz/seeds \\
+        -runs=1000000 -max_len=4400 -timeout=10 -rss_limit_mb=2048 \\
+        -artifact_prefix=/tmp/h1fuzz/ -print_final_stats=1
+
+Input format: `CONTROL_SIZE` control bytes (see `decode_input`: request or
+response reader, the request method a response answers, small or large
+limits, how reads are split), then the bytes the peer sends, as many
+messages as it likes.  `encode_input` builds an input from named options.
+
+Each input is read three ways and the results must agree:
+
+* as the adapter reads it: only what `MessageReader.wants` asks for, with
+  IOStream's semantics, each read delivered in one or several pieces;
+* whole: everything in one `receive_data`, then the end of the stream;
+* one byte at a time (for a subset of inputs: it is the slow one).
+
+A message that ends is followed by a new reader on its `trailing_data`
+(keep-alive, pipelining) or, after a 1xx response, by `expect_next_head`.
+The invariants checked are listed in fuzz/README.md; a broken one raises
+AssertionError, which libFuzzer reports as a crash.  The only exception the
+core may raise is `ProtocolError`.
+
+Without atheris the module still imports (the tests call `TestOneInput`),
+and ``python fuzz/fuzz_core.py FILE...`` runs the given inputs once.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import sys
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+try:
+    import atheris
+except ImportError:  # the tests drive TestOneInput without it
+    atheris = None
+
+if atheris is not None and __name__ == "__main__":
+    # Coverage feedback comes from the engine's own code only.
+    with atheris.instrument_imports(include=["tornado_h1alt"]):
+        from tornado_h1alt import _abnf
+        from tornado_h1alt._errors import ProtocolError
+        from tornado_h1alt._framing import (
+            BodyKind,
+            request_framing,
+            response_framing,
+            response_has_no_body,
+        )
+        from tornado_h1alt._parse import (
+            LAST_CHUNK,
+            MAX_CHUNK_LINE,
+            ConnectionClosed,
+            Data,
+            EndOfMessage,
+            Head,
+            MessageReader,
+            ReadBytes,
+            ReadLine,
+            ReadUntilClose,
+            ReadUntilRegex,
+            parse_head,
+        )
+        from tornado_h1alt._serialize import BodyWriter, encode_head, status_line
+else:
+    from tornado_h1alt import _abnf
+    from tornado_h1alt._errors import ProtocolError
+    from tornado_h1alt._framing import (
+        BodyKind,
+        request_framing,
+        response_framing,
+        response_has_no_body,
+    )
+    from tornado_h1alt._parse import (
+        LAST_CHUNK,
+        MAX_CHUNK_LINE,
+        ConnectionClosed,
+        Data,
+        EndOfMessage,
+        Head,
+        MessageReader,
+        ReadBytes,
+        ReadLine,
+        ReadUntilClose,
+        ReadUntilRegex,
+        parse_head,
+    )
+    from tornado_h1alt._serialize import BodyWriter, encode_head, status_line
+
+__all__ = ["Options", "Outcome", "TestOneInput", "decode_input", "encode_input", "main"]
+
+# -- the input format ---------------------------------------------------------
+
+CONTROL_SIZE = 4
+METHODS: Tuple[Optional[str], ...] = (
+    "GET",
+    "HEAD",
+    "POST",
+    "CONNECT",
+    "PUT",
+    "OPTIONS",
+    "DELETE",
+    None,
+)
+HEADER_SIZES = (64, 256, 1024, 65536)
+BODY_SIZES: Tuple[Optional[int], ...] = (None, 0, 16, 1024)
+CHUNK_SIZES = (3, 7, 64, 65536)
+# Reading one byte at a time is the costly comparison: only for short inputs.
+BYTE_BY_BYTE_MAX = 96
+# A chunk_size under 64 makes an event of every few body bytes, three times
+# over: such inputs are cut to this many bytes, to keep the fuzzer fast.
+SMALL_CHUNK_STREAM_MAX = 256
+# The most a chunked-body read may fetch beyond the line or chunk it is
+# after: a chunk's CRLF and the shortest last chunk (see MessageReader.wants).
+SLACK = len(b"\r\n") + len(LAST_CHUNK)
+# A 1xx response head counts as a message here.
+MAX_MESSAGES = 4
+
+
+class Options(NamedTuple):
+    """What the control bytes choose."""
+
+    is_response: bool = False
+    request_method: Optional[str] = "GET"  # the request a response answers
+    max_header_size: int = 65536
+    max_body_size: Optional[int] = None
+    chunk_size: int = 65536
+    # Set max_body_size on the reader after the Head, as the adapter does,
+    # rather than at construction.
+    limit_after_head: bool = False
+    # ReadLine as IOStream.read_until(max_bytes=) does it: the LF must come
+    # within max_bytes, or the stream is closed.  Otherwise max_bytes is a
+    # plain "at most" (as the adapter's anchored line read takes it): that
+    # many bytes without an LF are handed over, and the reader must refuse.
+    strict_lines: bool = True
+    max_messages: int = MAX_MESSAGES
+    byte_by_byte: bool = False
+    # Deliver each read in several pieces, cut by a PRNG seeded with split_seed.
+    fragment: bool = False
+    split_seed: int = 0
+
+
+def decode_input(data: bytes) -> Tuple[Options, bytes]:
+    """Split an input into its options and the stream the peer sends.
+
+    byte 0: bit 0 response; bits 1-3 METHODS; bits 4-5 HEADER_SIZES; bits 6-7 BODY_SIZES
+    byte 1: bits 0-1 CHUNK_SIZES; bit 2 limit_after_head; bit 3 lenient lines;
+            bits 4-5 max_messages - 1; bit 6 byte_by_byte; bit 7 fragment
+    bytes 2-3: split_seed
+
+    With a chunk_size under 64 the stream is cut at SMALL_CHUNK_STREAM_MAX bytes.
+    """
+    control = data[:CONTROL_SIZE].ljust(CONTROL_SIZE, b"\0")
+    c0, c1 = control[0], control[1]
+    options = Options(
+        is_response=bool(c0 & 1),
+        request_method=METHODS[(c0 >> 1) & 7],
+        max_header_size=HEADER_SIZES[(c0 >> 4) & 3],
+        max_body_size=BODY_SIZES[(c0 >> 6) & 3],
+        chunk_size=CHUNK_SIZES[c1 & 3],
+        limit_after_head=bool(c1 & 4),
+        strict_lines=not c1 & 8,
+        max_messages=((c1 >> 4) & 3) + 1,
+        byte_by_byte=bool(c1 & 64),
+        fragment=bool(c1 & 128),
+        split_seed=int.from_bytes(control[2:4], "big"),
+    )
+    stream = data[CONTROL_SIZE:]
+    if options.chunk_size < 64:
+        stream = stream[:SMALL_CHUNK_STREAM_MAX]
+    return options, stream
+
+
+def encode_input(stream: bytes, options: Optional[Options] = None, **changes: object) -> bytes:
+    """The input that `decode_input` reads as ``options`` (with ``changes``) and ``stream``."""
+    o = (options or Options())._replace(**changes)
+    if o.max_messages not in range(1, 5) or not 0 <= o.split_seed < 65536:
+        raise ValueError("max_messages is 1..4, split_seed 0..65535")
+    c0 = (
+        int(o.is_response)
+        | METHODS.index(o.request_method) << 1
+        | HEADER_SIZES.index(o.max_header_size) << 4
+        | BODY_SIZES.index(o.max_body_size) << 6
+    )
+    c1 = (
+        CHUNK_SIZES.index(o.chunk_size)
+        | int(o.limit_after_head) << 2
+        | int(not o.strict_lines) << 3
+        | (o.max_messages - 1) << 4
+        | int(o.byte_by_byte) << 6
+        | int(o.fragment) << 7
+    )
+    return bytes([c0, c1]) + o.split_seed.to_bytes(2, "big") + stream
+
+
+# -- what a run produces --------------------------------------------------------
+
+
+class Message(NamedTuple):
+    head: Head
+    body: bytes
+    trailers: List[Tuple[str, str]]
+
+
+class Outcome(NamedTuple):
+    """Everything the peer's bytes led to; equal for every way of reading them.
+
+    ``ending`` is "closed" (the peer closed between messages), "error" (a
+    ProtocolError, or a read IOStream refuses) or "limit" (max_messages
+    read); ``open_head`` is the head of the message an error cut short.
+    """
+
+    messages: Tuple[Message, ...]
+    ending: str
+    open_head: Optional[Head]
+
+
+def _buffered(reader: MessageReader) -> int:
+    return len(reader._data) - reader._pos
+
+
+_REGEXES: Dict[bytes, re.Pattern[bytes]] = {}
+
+
+def _regex(pattern: bytes) -> re.Pattern[bytes]:
+    compiled = _REGEXES.get(pattern)
+    if compiled is None:
+        compiled = _REGEXES[pattern] = re.compile(pattern)
+    return compiled
+
+
+class _Session:
+    """One connection: readers in turn, one per message, and their events."""
+
+    def __init__(
+        self,
+        options: Options,
+        *,
+        bound: Optional[int] = None,
+        deep: bool = False,
+        light: bool = False,
+    ):
+        self.options = options
+        self.light = light  # fewer checks per received piece (byte by byte)
+        self.bound = bound  # most bytes a reader may hold, if checked
+        self.deep = deep  # round-trip each message through the serialiser
+        self.messages: List[Message] = []
+        self.ending: Optional[str] = None
+        self.eof = False
+        self.head: Optional[Head] = None
+        self.body: List[bytes] = []
+        self.body_size = 0
+        self.error: Optional[ProtocolError] = None
+        self.on_message_end: Optional[Callable[[], None]] = None
+        self.reader = self._new_reader()
+
+    def _new_reader(self) -> MessageReader:
+        o = self.options
+        return MessageReader(
+            is_response=o.is_response,
+            max_header_size=o.max_header_size,
+            max_body_size=None if o.limit_after_head else o.max_body_size,
+            chunk_size=o.chunk_size,
+            request_method=o.request_method,
+        )
+
+    def outcome(self) -> Outcome:
+        assert self.ending is not None
+        return Outcome(tuple(self.messages), self.ending, self.head)
+
+    # -- input -------------------------------------------------------------
+
+    def receive(self, data: bytes) -> None:
+        assert data and self.ending is None and not self.eof
+        self.reader.receive_data(data)
+        assert self.light or self.reader.has_input
+        self._check_bound()
+        self.pump()
+
+    def close(self) -> None:
+        """The end of the stream: the reader must come to an end now."""
+        assert self.ending is None
+        self.eof = True
+        self.reader.receive_data(b"")
+        self.pump()
+        assert self.ending is not None, "the reader waits for bytes after the end of the stream"
+
+    def _check_bound(self) -> None:
+        if self.bound is not None:
+            held = _buffered(self.reader)
+            assert held <= self.bound, "the reader holds %d bytes (bound %d)" % (held, self.bound)
+
+    def pump(self) -> None:
+        while self.ending is None:
+            reader = self.reader
+            event = reader.next_event()
+            if event is None:
+                assert not self.eof, "next_event() is None after the end of the stream"
+                assert self.light or not reader.done
+                return
+            kind = type(event)  # the most frequent first: this loop is hot
+            if kind is Data:
+                self._on_data(event)  # type: ignore[arg-type]
+            elif kind is Head:
+                self._on_head(event)  # type: ignore[arg-type]
+            elif kind is EndOfMessage:
+                self._on_end(event)  # type: ignore[arg-type]
+            elif kind is ConnectionClosed:
+                assert self.eof, "ConnectionClosed before the end of the stream"
+                assert self.head is None, "ConnectionClosed inside a message"
+                self.ending = "closed"
+            else:
+                raise AssertionError("unknown event %r" % (event,))
+
+    # -- events ------------------------------------------------------------
+
+    def _on_head(self, head: Head) -> None:
+        assert self.head is None, "a Head inside a message"
+        assert self.reader.head is head and not self.reader.done
+        _check_head(head, self.options)
+        if self.deep:
+            _round_trip(_check_head_round_trip, head, self.options)
+        self.head = head
+        self.body = []
+        self.body_size = 0
+        if self.options.limit_after_head:
+            self.reader.max_body_size = self.options.max_body_size
+
+    def _on_data(self, event: Data) -> None:
+        head = self.head
+        assert head is not None, "Data before Head"
+        data = event.data
+        assert isinstance(data, bytes) and data, "an empty Data event"
+        assert len(data) <= self.options.chunk_size, "a Data event larger than chunk_size"
+        assert event.chunk_end or head.framing.kind is BodyKind.CHUNKED
+        assert head.framing.kind is not BodyKind.NONE, "Data for a message without body"
+        self.body_size += len(data)
+        limit = self.options.max_body_size
+        assert limit is None or self.body_size <= limit, "%d body bytes, max_body_size %d" % (
+            self.body_size,
+            limit,
+        )
+        self.body.append(data)
+
+    def _on_end(self, event: EndOfMessage) -> None:
+        head = self.head
+        assert head is not None, "EndOfMessage before Head"
+        reader = self.reader
+        assert reader.done
+        kind = head.framing.kind
+        if kind is BodyKind.LENGTH:
+            assert self.body_size == head.framing.length
+        elif kind is BodyKind.NONE:
+            assert self.body_size == 0
+        elif kind is BodyKind.UNTIL_CLOSE:
+            assert self.eof, "an until-close body ended before the close"
+        trailers = list(event.trailers)
+        assert not trailers or kind is BodyKind.CHUNKED, "trailers outside a chunked body"
+        _check_fields(trailers)
+        message = Message(head, b"".join(self.body), trailers)
+        if self.deep:
+            _round_trip(_check_message_round_trip, message, self.body, self.options)
+        self.messages.append(message)
+        self.head = None
+        if self.on_message_end is not None:
+            self.on_message_end()
+        if len(self.messages) >= self.options.max_messages:
+            self.ending = "limit"
+            return
+        code = head.start[1]
+        if self.options.is_response and 100 <= code < 200:  # type: ignore[operator]
+            # An interim response: the final one follows on the same reader.
+            reader.expect_next_head()
+            return
+        # Keep-alive (or pipelining): the next message gets what is left.
+        trailing = reader.trailing_data
+        self.reader = self._new_reader()
+        if trailing:
+            self.reader.receive_data(trailing)
+            self._check_bound()
+        if self.eof:
+            self.reader.receive_data(b"")
+
+
+# -- checks on what the core returns ------------------------------------------------
+
+
+def _check_fields(fields: List[Tuple[str, str]]) -> None:
+    for name, value in fields:
+        assert _abnf.field_name.fullmatch(name), "field name %r" % name
+        assert not _abnf.field_value_forbidden.search(value), "field value %r" % value
+        assert value == value.strip(" \t"), "field value not stripped: %r" % value
+
+
+def _check_head(head: Head, options: Options) -> None:
+    major, minor = head.version
+    assert major == 1 and 0 <= minor <= 9
+    kind = head.framing.kind
+    if options.is_response:
+        version_text, code, reason = head.start
+        assert isinstance(code, int) and 0 <= code <= 999
+        assert isinstance(reason, str) and _abnf.reason_phrase.fullmatch(reason)
+        no_body = response_has_no_body(options.request_method, code)
+        assert (kind is BodyKind.NONE) == no_body, "framing %r for a %d" % (head.framing, code)
+    else:
+        method, target, version_text = head.start
+        assert isinstance(method, str) and _abnf.method.fullmatch(method)
+        assert isinstance(target, str) and _abnf.request_target.fullmatch(target)
+        assert kind in (BodyKind.LENGTH, BodyKind.CHUNKED), "request framing %r" % (head.framing,)
+    assert version_text == "HTTP/%d.%d" % head.version
+    assert head.framing.length >= 0 and (kind is BodyKind.LENGTH or head.framing.length == 0)
+    assert isinstance(head.keep_alive, bool)
+    assert not (kind is BodyKind.UNTIL_CLOSE and head.keep_alive)
+    _check_fields(head.fields)
+
+
+def _round_trip(check: Callable[..., None], *args: object) -> None:
+    # What we accepted and serialise again must be accepted again: a
+    # ProtocolError here is a broken invariant, not a refused input.
+    try:
+        check(*args)
+    except ProtocolError as exc:
+        raise AssertionError("round trip: re-serialised message refused: %s" % exc) from exc
+
+
+def _start_line(head: Head, options: Options) -> str:
+    if options.is_response:
+        version_text, code, reason = head.start
+        return "%s %03d %s" % (version_text, code, reason)
+    return "%s %s %s" % head.start
+
+
+def _check_head_round_trip(head: Head, options: Options) -> None:
+    """A parsed head, serialised by encode_head, parses back to itself."""
+    raw = encode_head(_start_line(head, options), head.fields)
+    assert raw.endswith(b"\r\n\r\n")
+    again = parse_head(
+        raw[:-4], is_response=options.is_response, request_method=options.request_method
+    )
+    assert again == head, "round trip: %r != %r" % (again, head)
+    # What we would send with that framing is what we read (RFC 9112 6.3 both ways).
+    framing = head.framing
+    length = str(framing.length) if framing.kind is BodyKind.LENGTH else None
+    if options.is_response:
+        code = head.start[1]
+        written = response_framing(
+            request_method=options.request_method,
+            request_version=(1, 0) if framing.kind is BodyKind.UNTIL_CLOSE else (1, 1),
+            status_code=code,  # type: ignore[arg-type]
+            content_length=length,
+        )
+        assert written == framing, "we would write %r, we read %r" % (written, framing)
+        assert status_line(code, head.start[2]) == "HTTP/1.1 %d %s" % (code, head.start[2])  # type: ignore[arg-type,str-format]
+    elif length is not None:
+        assert request_framing(method=head.start[0], content_length=length) == framing  # type: ignore[arg-type]
+
+
+def _check_message_round_trip(message: Message, pieces: List[bytes], options: Options) -> None:
+    """Head and body, framed again by encode_head and BodyWriter, read back the same."""
+    head = message.head
+    writer = BodyWriter(head.framing)
+    raw = encode_head(_start_line(head, options), head.fields)
+    raw += b"".join(writer.frame(piece) for piece in pieces) + writer.finish()
+    reader = MessageReader(
+        is_response=options.is_response,
+        max_header_size=len(raw) + 1,
+        request_method=options.request_method,
+    )
+    reader.receive_data(raw)
+    if head.framing.kind is BodyKind.UNTIL_CLOSE:
+        reader.receive_data(b"")
+    again = reader.next_event()
+    assert again == head, "re-read head %r != %r" % (again, head)
+    body = []
+    while True:
+        event = reader.next_event()
+        if isinstance(event, EndOfMessage):
+            break
+        assert isinstance(event, Data), "re-read event %r" % (event,)
+        body.append(event.data)
+    assert b"".join(body) == message.body, "the re-framed body reads back differently"
+    assert event.trailers == [] and reader.trailing_data == b""
+
+
+def _check_serialiser_on(text: str, code: int) -> None:
+    """encode_head and status_line on arbitrary text: refuse or stay well-formed."""
+    has_cr_lf = "\r" in text or "\n" in text
+    try:
+        raw = encode_head(text, [(text, text)])
+    except ValueError:
+        assert has_cr_lf, "encode_head refused %r" % text
+    else:
+        assert not has_cr_lf, "encode_head let CR/LF through: %r" % raw
+        assert raw == ("%s\r\n%s: %s\r\n\r\n" % (text, text, text)).encode("latin-1")
+    line = status_line(code, text)
+    assert _abnf.status_line.fullmatch(line), "status_line %r" % line
+    assert line.startswith("HTTP/1.1 %d " % code)
+    if _abnf.reason_phrase.fullmatch(text):
+        assert line == "HTTP/1.1 %d %s" % (code, text)
+
+
+# -- the three ways to read a stream ---------------------------------------------
+
+
+def _finish(session: _Session, feed: Callable[[], None]) -> Outcome:
+    try:
+        feed()
+    except ProtocolError as exc:
+        hint = exc.status_hint
+        assert isinstance(hint, int) and 400 <= hint < 600, "status_hint %r" % (hint,)
+        assert str(exc), "a ProtocolError without a message"
+        session.ending = "error"
+        session.error = exc
+    return session.outcome()
+
+
+def read_whole(options: Options, stream: bytes, *, deep: bool = True) -> Outcome:
+    """Everything at once, then the end of the stream."""
+    session = _Session(options, deep=deep)
+
+    def feed() -> None:
+        if stream:
+            session.receive(stream)
+        if session.ending is None:
+            session.close()
+
+    return _finish(session, feed)
+
+
+def read_byte_by_byte(options: Options, stream: bytes) -> Outcome:
+    session = _Session(options, light=True)
+
+    def feed() -> None:
+        for index in range(len(stream)):
+            if session.ending is not None:
+                return
+            session.receive(stream[index : index + 1])
+        if session.ending is None:
+            session.close()
+
+    return _finish(session, feed)
+
+
+def _read_end(want: object, stream: bytes, pos: int, strict_lines: bool) -> Tuple[int, bool]:
+    """Where the read ``want`` ends, as IOStream would do it.
+
+    Returns (end, satisfied); end == -1 means IOStream refuses the read
+    (UnsatisfiableReadError: the connection is closed).  Not satisfied
+    means the stream ends before the read does: what is left, then the end.
+    """
+    if isinstance(want, ReadUntilRegex):
+        assert want.max_bytes >= 1
+        window = stream[pos : pos + want.max_bytes]
+        match = _regex(want.pattern).match(window)
+        # The unanchored pattern (for streams that search from anywhere)
+        # must end where the anchored one does, or not match at all when
+        # the anchored one stopped at max_bytes.
+        unanchored = _regex(want.unanchored).search(window)
+        if unanchored is not None:
+            assert match is not None and match.end() == unanchored.end(), "head end disagrees"
+        if match is None:
+            assert len(window) < want.max_bytes, "no match though max_bytes are there"
+            return len(stream), False
+        assert 0 < match.end() <= want.max_bytes
+        return pos + match.end(), True
+    if isinstance(want, ReadLine):
+        assert want.max_bytes >= 1
+        window = stream[pos : pos + want.max_bytes]
+        lf = window.find(b"\n")
+        if lf >= 0:
+            return pos + lf + 1, True
+        if len(window) < want.max_bytes:
+            return len(stream), False
+        return (-1, True) if strict_lines else (pos + want.max_bytes, True)
+    assert isinstance(want, (ReadBytes, ReadUntilClose)), "unknown read %r" % (want,)
+    assert want.size >= 1, "a read of %d bytes" % want.size
+    if pos >= len(stream):
+        return pos, False
+    return min(pos + want.size, len(stream)), True
+
+
+def read_as_adapter(options: Options, stream: bytes) -> Outcome:
+    """Only what wants() asks for, each read possibly delivered in pieces.
+
+    Given only that, a reader never holds more than `reader_bound` bytes,
+    and never takes a byte past the end of a message it accepts.
+    """
+    session = _Session(options, bound=reader_bound(options))
+    rng = random.Random(options.split_seed)
+    state = {"pos": 0, "end": 0}
+
+    def message_end() -> None:
+        # The message ends exactly where the read that completed it ends.
+        trailing = session.reader.trailing_data
+        assert state["pos"] == state["end"], "a read went past the end of the message"
+        assert trailing == b"", "a read took bytes of the next message: %r" % trailing
+
+    session.on_message_end = message_end
+
+    def feed() -> None:
+        while session.ending is None:
+            pos = state["pos"]
+            end, satisfied = _read_end(session.reader.wants(), stream, pos, options.strict_lines)
+            if end < 0:
+                session.ending = "error"  # IOStream closes the connection
+                return
+            state["end"] = end
+            while pos < end and session.ending is None:
+                size = end - pos
+                if options.fragment and size > 1 and rng.random() < 0.5:
+                    size = rng.randint(1, size - 1)
+                pos = state["pos"] = pos + size
+                session.receive(stream[pos - size : pos])
+            if not satisfied and session.ending is None:
+                session.close()
+
+    return _finish(session, feed)
+
+
+def reader_bound(options: Options) -> int:
+    """The most bytes a reader holds when it is given only what wants() asks for.
+
+    From `MessageReader.wants`, phase by phase (M = max_header_size; a
+    phase holds nothing when it asks for more, except as noted):
+
+    * head: one read of at most M bytes (the anchored pattern stops at the
+      head's end or at M bytes);
+    * Content-Length, chunk data and until-close bodies: at most chunk_size;
+    * chunk-size line: at most MAX_CHUNK_LINE + 1, past which it refuses;
+    * chunk end: at most SLACK;
+    * trailers: leftovers of a chunk read (< SLACK) plus a line of at most
+      M - trailer_size bytes.  With lenient lines a partial line (under
+      M - trailer_size bytes) can be held when wants() asks for
+      M - trailer_size bytes again (the trailer phase does not subtract
+      what it holds, unlike the chunk-size phase), so up to 2 * M.
+    """
+    head_like = options.max_header_size if options.strict_lines else 2 * options.max_header_size
+    return max(head_like, MAX_CHUNK_LINE + 1, options.chunk_size) + SLACK
+
+
+# -- the fuzz target -------------------------------------------------------------
+
+
+def _describe(outcome: Outcome) -> str:
+    heads = [m.head.start for m in outcome.messages]
+    return "%d messages %r, %s%s" % (
+        len(heads),
+        heads,
+        outcome.ending,
+        " inside %r" % (outcome.open_head.start,) if outcome.open_head else "",
+    )
+
+
+def check_stream(options: Options, stream: bytes) -> Outcome:
+    """Read ``stream`` every way, check the invariants, return the outcome."""
+    whole = read_whole(options, stream)
+    adapter = read_as_adapter(options, stream)
+    assert adapter == whole, "as adapter: %s; whole: %s" % (
+        _describe(adapter),
+        _describe(whole),
+    )
+    if options.byte_by_byte and len(stream) <= BYTE_BY_BYTE_MAX:
+        single = read_byte_by_byte(options, stream)
+        assert single == whole, "byte by byte: %s; whole: %s" % (
+            _describe(single),
+            _describe(whole),
+        )
+    return whole
+
+
+def TestOneInput(data: bytes) -> None:  # noqa: N802 (libFuzzer's name)
+    options, stream = decode_input(data)
+    check_stream(options, stream)
+    # parse_head on whatever the peer sent, and the serialiser on it as text.
+    try:
+        parse_head(
+            stream[: options.max_header_size],
+            is_response=options.is_response,
+            request_method=options.request_method,
+        )
+    except ProtocolError:
+        pass
+    _check_serialiser_on(stream[:64].decode("latin-1"), 100 + options.split_seed % 900)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    if atheris is None:
+        # No libFuzzer: run the given inputs once (reproducing a crash).
+        paths = [arg for arg in argv[1:] if not arg.startswith("-")]
+        if not paths:
+            raise SystemExit("atheris is not installed: pip install atheris (see fuzz/README.md)")
+        for path in paths:
+            files = (
+                [os.path.join(path, name) for name in sorted(os.listdir(path))]
+                if os.path.isdir(path)
+                else [path]
+            )
+            for name in files:
+                with open(name, "rb") as f:
+                    TestOneInput(f.read())
+                print("ok", name)
+        return
+    atheris.Setup(argv, TestOneInput)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
