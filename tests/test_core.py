@@ -28,6 +28,7 @@ from tornado_h1alt._parse import (
     EndOfMessage,
     Head,
     MessageReader,
+    ReadBytes,
     ReadLine,
     ReadUntilRegex,
     head_read_pattern,
@@ -408,6 +409,26 @@ def test_wants_never_passes_the_message_end() -> None:
     consumed, _, body = _read_as_adapter(message + NEXT_MESSAGE, reader)
     assert consumed == len(message)
     assert body == b"abcde"
+
+
+def test_one_read_per_chunk_once_the_size_line_only_lacks_its_lf() -> None:
+    # After "...\r\n4000\r" the rest of the line, the chunk, its CRLF and the
+    # shortest next line ("0\r\n\r\n") are sure to come: one read, not a
+    # line read and then a data read.
+    reader = MessageReader(is_response=False)
+    reader.receive_data(CHUNKED_HEAD + b"4000\r")
+    assert isinstance(reader.next_event(), Head)
+    assert reader.next_event() is None
+    assert reader.wants() == ReadBytes(1 + 0x4000 + 2 + 5)
+    # Still exact when that is the last chunk: its LF and the final CRLF.
+    reader = MessageReader(is_response=False)
+    reader.receive_data(CHUNKED_HEAD + b"0000\r")
+    assert isinstance(reader.next_event(), Head)
+    assert reader.next_event() is None
+    assert reader.wants() == ReadBytes(3)
+    message = CHUNKED_HEAD + b"0004\r\nabcd\r\n00000\r\n\r\n"
+    consumed, _, body = _read_as_adapter(message + NEXT_MESSAGE, MessageReader(is_response=False))
+    assert consumed == len(message) and body == b"abcd"
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,8 @@ def line_read_pattern(max_bytes: int) -> bytes:
     return rb"\A(?:[^\n]*\n|[\s\S]{%d})" % max_bytes
 
 
+# What is buffered of a chunk-size line when only its LF is missing.
+_SIZE_THEN_CR = re.compile(rb"([0-9A-Fa-f]{1,16})\r\Z")
 # The start of a request line up to its target (RFC 9112 3).
 _REQUEST_LINE_PREFIX = re.compile(rb"%s [\x21-\x7e\x80-\xff]" % _abnf.method.pattern.encode())
 # A chunk-size line may carry extensions; 4 KiB is far more than any real
@@ -425,6 +427,14 @@ class MessageReader:
             return ReadBytes(min(max(shortest_rest - buffered, 1), self.chunk_size))
         if phase == _Phase.CHUNK_SIZE:
             if buffered >= len(LAST_CHUNK):
+                size_then_cr = _SIZE_THEN_CR.match(self._data, self._pos)
+                if size_then_cr is not None:
+                    # Only the LF of a size line is missing ("4000\r"): read
+                    # it with the chunk's data, its CRLF and the shortest
+                    # line after, in one go (or the final CRLF after "0").
+                    size = int(size_then_cr.group(1), 16)
+                    rest = 1 + (size + len(b"\r\n") + len(LAST_CHUNK) if size else 2)
+                    return ReadBytes(min(rest, self.chunk_size))
                 # A long line (extensions): read up to its end, exactly.
                 return ReadLine(max(MAX_CHUNK_LINE + 1 - buffered, 1))
             return ReadBytes(len(LAST_CHUNK) - buffered)
