@@ -1198,3 +1198,43 @@ async def test_pipelined_large_responses_stay_whole_and_in_order(
         stream.close()
     assert bodies == [bytes([0x41 + i]) * 40000 for i in range(6)]
     assert all(len(data) <= 2 * 40100 for data in _server_writes(stream_writes))
+
+
+# -- oversized heads: a server answers, a client keeps Tornado's contract ----------
+
+
+class _LargeHeaderHandler(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.set_header("X-Filler", "a" * 1000)
+        self.write("ok")
+
+
+async def test_client_oversized_response_head_raises_unsatisfiable_read(
+    io_loop: IOLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    # simple_httpclient's documented behaviour (and Tornado's own test):
+    # IOStream's UnsatisfiableReadError, logged by IOStream at INFO.
+    caplog.set_level(logging.INFO, logger="tornado")
+    server = tornado.httpserver.HTTPServer(
+        tornado.web.Application([("/large", _LargeHeaderHandler)])
+    )
+    sock, port = bind_unused_port()
+    server.add_socket(sock)
+    client = tornado_h1alt.SimpleAsyncHTTPClient(force_instance=True, max_header_size=1024)
+    try:
+        with pytest.raises(iostream.UnsatisfiableReadError):
+            await client.fetch("http://127.0.0.1:%d/large" % port)
+    finally:
+        client.close()
+        server.stop()
+        await server.close_all_connections()
+    assert any("Unsatisfiable read" in r.getMessage() for r in caplog.records)
+
+
+async def test_server_oversized_request_head_gets_431(serve: Callable[..., int]) -> None:
+    data, closed = await exchange(
+        serve(max_header_size=1024),
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * 1000 + b"\r\n\r\n",
+    )
+    assert [r.status for r in parse_responses(data)] == [431]
+    assert closed

@@ -147,6 +147,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._close_callback: Optional[Callable[[], None]] = None
         self._pending_write: Optional[Future[None]] = None
         self._streaming_body = False  # write() was called: the body goes in pieces
+        # A server answers an oversized head or line with 414/431/400; a
+        # client keeps Tornado's contract (IOStream's UnsatisfiableReadError).
+        self._answers_oversize = not is_client
         # Responses held back to go out with the next ones (server only;
         # HTTP1ServerConnection shares one per stream, see OutputBatch).
         self._output_batch: Optional[OutputBatch] = None
@@ -303,13 +306,16 @@ class HTTP1Connection(httputil.HTTPConnection):
             if event is None:
                 want = reader.wants()
                 assert isinstance(want, ReadUntilRegex)
-                if _compat.searches_from_buffer_start(self.stream):
+                if self._answers_oversize and _compat.searches_from_buffer_start(self.stream):
                     # The pattern stops at the limit by itself; an IOStream
                     # max_bytes would close the stream when a whole
                     # oversized head arrives at once.  The reader answers
                     # 414/431 for anything over the limit.
                     read = self.stream.read_until_regex(want.pattern)
-                else:  # an old IOStream mid-buffer: over the limit, a bare close
+                else:
+                    # IOStream enforces the limit: UnsatisfiableReadError
+                    # and a close (a client's contract; on a server, only
+                    # an old IOStream mid-buffer).
                     read = self.stream.read_until_regex(want.unanchored, max_bytes=want.max_bytes)
                 try:
                     data = await read
@@ -425,7 +431,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 want = reader.wants()
                 read: Future[bytes]
                 if isinstance(want, ReadLine):
-                    if _compat.searches_from_buffer_start(stream):
+                    if self._answers_oversize and _compat.searches_from_buffer_start(stream):
                         # Stops at the limit itself (see _read_heads), so the
                         # reader can answer 400/431.
                         read = stream.read_until_regex(  # type: ignore[assignment]
