@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import List, NamedTuple, Optional, Tuple, Union
 
 from . import _abnf
 from ._errors import ProtocolError
@@ -223,22 +223,14 @@ def _check_host(version: Tuple[int, int], index: FieldIndex) -> None:
         raise ProtocolError("Invalid Host header: %r" % hosts[0])
 
 
-def _plain_fields(lines: List[str]) -> Tuple[Fields, Dict[str, List[str]]]:
+def _plain_fields(lines: List[str]) -> Fields:
     # Lines already known to be well-formed field lines (_abnf.plain_head):
-    # split, strip and index them in one pass.
+    # only split and strip.
     fields: Fields = []
-    index: Dict[str, List[str]] = {}
     for line in lines:
         name, _, value = line.partition(":")
-        value = value.strip(" \t")
-        fields.append((name, value))
-        key = name.lower()
-        values = index.get(key)
-        if values is None:
-            index[key] = [value]
-        else:
-            values.append(value)
-    return fields, index
+        fields.append((name, value.strip(" \t")))
+    return fields
 
 
 def parse_head(
@@ -255,12 +247,12 @@ def parse_head(
     text = block.decode("latin-1")
     if _abnf.plain_head.fullmatch(text):
         lines = text.split("\r\n")
-        fields, index = _plain_fields(lines[1:])
+        fields = _plain_fields(lines[1:])
     else:
         # Bare LF line ends, obs-fold, or an error to be named precisely.
         lines = _split_lines(text)
         fields = _parse_fields(lines[1:], allow_obs_fold=is_response, what="header")
-        index = index_fields(fields)
+    index = index_fields(fields)
     start_line = lines[0]
     if is_response:
         match = _abnf.status_line.fullmatch(start_line)
