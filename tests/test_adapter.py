@@ -1238,3 +1238,26 @@ async def test_server_oversized_request_head_gets_431(serve: Callable[..., int])
     )
     assert [r.status for r in parse_responses(data)] == [431]
     assert closed
+
+
+async def test_write_after_detach_fails_with_stream_closed(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    results: List[Any] = []
+
+    def detach_then_write(recorder: Recorder) -> None:
+        connection = recorder.connection
+        assert connection is not None
+        recorder.detached = connection.detach()  # type: ignore[attr-defined]
+        results.append(connection.write(b"too late"))
+
+    server = raw_server(on_headers=detach_then_write)
+    stream = await connect(server.port)
+    try:
+        await stream.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        recorder = await _wait_for_recorder(server)
+        await _wait(recorder.headers_seen)
+    finally:
+        stream.close()
+    (future,) = results
+    assert isinstance(future.exception(), StreamClosedError)

@@ -689,7 +689,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         block.  ``callback`` is Tornado 5.1's deprecated alternative to the
         returned Future.
         """
-        if not self._streaming_body:
+        if not self._streaming_body and self.stream is not None:
             # A body in several writes: let Nagle gather the pieces until
             # finish() flushes them.
             self._streaming_body = True
