@@ -51,7 +51,9 @@ class Framing(NamedTuple):
 NO_BODY = Framing(BodyKind.NONE)
 CHUNKED = Framing(BodyKind.CHUNKED)
 UNTIL_CLOSE = Framing(BodyKind.UNTIL_CLOSE)
-EMPTY = Framing(BodyKind.LENGTH, 0)  # RFC 9112 6.3 rule 7: a request with neither
+# RFC 9112 6.3 rule 7: a request with neither Transfer-Encoding nor
+# Content-Length has an empty body.
+EMPTY = Framing(BodyKind.LENGTH, 0)
 
 
 def index_fields(fields: Fields) -> Dict[str, List[str]]:

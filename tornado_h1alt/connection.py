@@ -306,16 +306,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             if event is None:
                 want = reader.wants()
                 assert isinstance(want, ReadUntilRegex)
-                if self._answers_oversize and _compat.searches_from_buffer_start(self.stream):
-                    # The pattern stops at the limit by itself; an IOStream
-                    # max_bytes would close the stream when a whole
-                    # oversized head arrives at once.  The reader answers
-                    # 414/431 for anything over the limit.
+                if self._reads_stop_at_limits():
                     read = self.stream.read_until_regex(want.pattern)
                 else:
-                    # IOStream enforces the limit: UnsatisfiableReadError
-                    # and a close (a client's contract; on a server, only
-                    # an old IOStream mid-buffer).
                     read = self.stream.read_until_regex(want.unanchored, max_bytes=want.max_bytes)
                 try:
                     data = await read
@@ -352,6 +345,18 @@ class HTTP1Connection(httputil.HTTPConnection):
             reader.expect_next_head()
             if timer is not None:
                 timer.arm(self.params.header_timeout, self._on_header_timeout)  # type: ignore[arg-type]
+
+    def _reads_stop_at_limits(self) -> bool:
+        """Whether head and line reads use the patterns that stop at the size
+        limit by themselves (`head_read_pattern`, `line_read_pattern`).
+
+        Then the reader sees an oversized head or line and the server answers
+        414/431/400; with IOStream's own ``max_bytes`` the stream would be
+        closed first.  Otherwise IOStream enforces the limit
+        (UnsatisfiableReadError and a close): a client's contract, and on a
+        server an old IOStream whose search starts mid-buffer.
+        """
+        return self._answers_oversize and _compat.searches_from_buffer_start(self.stream)
 
     def _on_header_timeout(self) -> None:
         # A client that never finishes its head (or an idle keep-alive
@@ -431,9 +436,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 want = reader.wants()
                 read: Future[bytes]
                 if isinstance(want, ReadLine):
-                    if self._answers_oversize and _compat.searches_from_buffer_start(stream):
-                        # Stops at the limit itself (see _read_heads), so the
-                        # reader can answer 400/431.
+                    if self._reads_stop_at_limits():
                         read = stream.read_until_regex(  # type: ignore[assignment]
                             line_read_pattern(want.max_bytes)
                         )
