@@ -96,6 +96,11 @@ def response_has_no_body(request_method: Optional[str], status_code: int) -> boo
 
 
 def _content_length(values: List[str]) -> int:
+    if len(values) == 1:
+        value = values[0]
+        # The common case, one plain number: ASCII isdigit() is exactly 1*DIGIT.
+        if value.isascii() and value.isdigit() and len(value) <= 18:
+            return int(value)
     # RFC 9110 8.6: a recipient may accept a list of identical values (a
     # proxy's merge of duplicated fields); anything else is unrecoverable
     # framing and must be refused (RFC 9112 6.3 rule 5).

@@ -521,16 +521,19 @@ class MessageReader:
         self.head = head
         self._body_started = False
         self._body_size = 0
-        self._phase = {
-            BodyKind.NONE: _Phase.DONE,
-            BodyKind.LENGTH: _Phase.LENGTH,
-            BodyKind.CHUNKED: _Phase.CHUNK_SIZE,
-            BodyKind.UNTIL_CLOSE: _Phase.UNTIL_CLOSE,
-        }[head.framing.kind]
-        self._remaining = head.framing.length
-        if self._phase == _Phase.DONE:
+        # (An if-chain, not a dict: hashing an Enum member is a Python call.)
+        kind = head.framing.kind
+        if kind is BodyKind.LENGTH:
+            self._phase = _Phase.LENGTH
+        elif kind is BodyKind.CHUNKED:
+            self._phase = _Phase.CHUNK_SIZE
+        elif kind is BodyKind.UNTIL_CLOSE:
+            self._phase = _Phase.UNTIL_CLOSE
+        else:
+            assert kind is BodyKind.NONE
             self._body_started = True
-            self._phase = _Phase.LENGTH  # an empty body; ends at once
+            self._phase = _Phase.LENGTH  # no body: an empty one, which ends at once
+        self._remaining = head.framing.length
         return head
 
     def _too_large(self, buffer: bytes, start: int) -> ProtocolError:
