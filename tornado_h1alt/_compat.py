@@ -18,6 +18,8 @@ __all__ = [
     "TIMEOUT_ERRORS",
     "TORNADO_VERSION",
     "COALESCES_BODY_PIECES",
+    "DEFAULT_CLIENT_USER_AGENT",
+    "QUICK_POOLED_EXCHANGE",
     "error_text",
     "WRITE_CALLBACKS_SUPPORTED",
     "to_native_str",
@@ -168,3 +170,17 @@ def has_buffered_input(stream: Any) -> bool:
     if a release drops it we answer True, which only costs a yield.
     """
     return bool(getattr(stream, "_read_buffer_size", 1))
+
+
+# simple_httpclient: from 6.1 a request without a User-Agent gets
+# "Tornado/<version>" (6.0 and 5.1 send none).  The keep-alive client's
+# quick exchange prepares requests as simple_httpclient does.
+DEFAULT_CLIENT_USER_AGENT: Optional[str] = (
+    "Tornado/%s" % tornado.version if TORNADO_VERSION >= (6, 1) else None
+)
+
+# The keep-alive client's quick exchange builds responses the way
+# simple_httpclient does from 6.0 on (HTTPResponse's ``start_time``, the
+# coroutine request path).  On 5.1 every request takes simple_httpclient's
+# own path.
+QUICK_POOLED_EXCHANGE = TORNADO_VERSION >= (6, 0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import tornado.simple_httpclient
 from tornado.iostream import IOStream
@@ -14,14 +14,18 @@ __all__ = ["SimpleAsyncHTTPClient"]
 
 
 def connection_params(
-    http_connection: tornado.simple_httpclient._HTTPConnection, *, keep_alive: bool
+    *,
+    max_header_size: Optional[int],
+    max_body_size: Optional[int],
+    decompress: bool,
+    keep_alive: bool,
 ) -> HTTP1ConnectionParameters:
     """The HTTP1Connection parameters for one of simple_httpclient's requests."""
     return HTTP1ConnectionParameters(
         no_keep_alive=not keep_alive,
-        max_header_size=http_connection.max_header_size,
-        max_body_size=http_connection.max_body_size,
-        decompress=bool(http_connection.request.decompress_response),
+        max_header_size=max_header_size,
+        max_body_size=max_body_size,
+        decompress=decompress,
     )
 
 
@@ -31,7 +35,15 @@ class _HTTPConnection(tornado.simple_httpclient._HTTPConnection):
     def _create_connection(self, stream: IOStream) -> Any:
         stream.set_nodelay(True)
         return HTTP1Connection(
-            stream, True, connection_params(self, keep_alive=False), self._sockaddr
+            stream,
+            True,
+            connection_params(
+                max_header_size=self.max_header_size,
+                max_body_size=self.max_body_size,
+                decompress=bool(self.request.decompress_response),
+                keep_alive=False,
+            ),
+            self._sockaddr,
         )
 
 

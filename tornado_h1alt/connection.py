@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from typing import Any, Awaitable, Callable, List, Optional, Union
+from typing import Any, Awaitable, Callable, List, Optional, Union, cast
 
 from tornado import gen, httputil, iostream
 from tornado.concurrent import Future, future_add_done_callback
@@ -29,9 +29,9 @@ from ._parse import (
     Head,
     MessageReader,
     ReadBytes,
-    ReadLine,
     ReadUntilClose,
     ReadUntilRegex,
+    Want,
     line_read_pattern,
 )
 from ._serialize import BodyWriter, OutputError, encode_head, status_line
@@ -304,12 +304,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             # there is nothing to parse before reading.
             event = reader.next_event() if reader.has_input else None
             if event is None:
-                want = reader.wants()
-                assert isinstance(want, ReadUntilRegex)
-                if self._reads_stop_at_limits():
-                    read = self.stream.read_until_regex(want.pattern)
-                else:
-                    read = self.stream.read_until_regex(want.unanchored, max_bytes=want.max_bytes)
+                read = read_for(self.stream, reader.wants(), self._reads_stop_at_limits())
                 try:
                     data = await read
                 except iostream.StreamClosedError:
@@ -434,17 +429,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             event = reader.next_event()
             if event is None:
                 want = reader.wants()
-                read: Future[bytes]
-                if isinstance(want, ReadLine):
-                    if self._reads_stop_at_limits():
-                        read = stream.read_until_regex(  # type: ignore[assignment]
-                            line_read_pattern(want.max_bytes)
-                        )
-                    else:
-                        read = stream.read_until(b"\n", max_bytes=want.max_bytes)  # type: ignore[assignment]
-                else:
-                    assert isinstance(want, (ReadBytes, ReadUntilClose))
-                    read = stream.read_bytes(want.size, partial=True)  # type: ignore[assignment]
+                read = read_for(stream, want, self._reads_stop_at_limits())
                 if pending and not read.done():
                     await self._deliver(delegate, pending)
                     pending, pending_size = [], 0
@@ -795,6 +780,30 @@ class HTTP1Connection(httputil.HTTPConnection):
             self.close()
             return
         _resolve(self._finish_future)
+
+
+def read_for(stream: iostream.IOStream, want: Want, stops_at_limits: bool) -> Future[bytes]:
+    """The IOStream read that fetches what a `MessageReader` `wants`, and no more.
+
+    ``stops_at_limits``: read heads and lines with the patterns that stop at
+    the size limit by themselves, so that the reader sees an oversized head
+    or line (see `HTTP1Connection._reads_stop_at_limits`); otherwise
+    IOStream enforces the limit with ``max_bytes``.
+    """
+    read: Any
+    if isinstance(want, (ReadBytes, ReadUntilClose)):
+        read = stream.read_bytes(want.size, partial=True)
+    elif isinstance(want, ReadUntilRegex):
+        if stops_at_limits:
+            read = stream.read_until_regex(want.pattern)
+        else:
+            read = stream.read_until_regex(want.unanchored, max_bytes=want.max_bytes)
+    elif stops_at_limits:
+        read = stream.read_until_regex(line_read_pattern(want.max_bytes))
+    else:
+        read = stream.read_until(b"\n", max_bytes=want.max_bytes)
+    # Any: IOStream's reads are typed Awaitable (5.1: plain Futures).
+    return cast(Future[bytes], read)
 
 
 class OutputBatch:

@@ -28,12 +28,19 @@ to close, and the connection has not served its maximum number of requests.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import datetime
+import functools
 import itertools
+import re
 import socket
 import ssl
+import sys
+import time
+import urllib.parse
 from dataclasses import dataclass, field
+from io import BytesIO
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -45,6 +52,7 @@ from typing import (
     List,
     NamedTuple,
     Optional,
+    Protocol,
     Tuple,
     Type,
     TypeVar,
@@ -60,7 +68,7 @@ from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.log import gen_log
 from tornado.netutil import Resolver
-from tornado.simple_httpclient import HTTPStreamClosedError
+from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError
 from tornado.tcpclient import TCPClient
 
 from . import _abnf, _compat
@@ -393,6 +401,20 @@ class ConnectionPool(Generic[C, W]):
         self._serve(actions)
         return actions
 
+    def take_idle(self, key: Hashable, now: float) -> Tuple[Optional[C], PoolActions[C, W]]:
+        """An idle connection for ``key`` if one can be had at once, else None.
+
+        Never reserves a slot for a new connection, and never overtakes a
+        waiting request: with anyone waiting the answer is None.  A
+        connection returned is in use, to be given back with `release` like
+        any granted one.
+        """
+        actions: PoolActions[C, W] = PoolActions()
+        self._expire(now, actions)
+        if self._waiters:
+            return None, actions
+        return self._pop_idle(key, actions), actions
+
     def cancel(self, waiter: W) -> bool:
         """Stop waiting.  False if ``waiter`` has already been granted (or is unknown)."""
         return self._waiters.pop(waiter, None) is not None
@@ -479,15 +501,9 @@ class ConnectionPool(Generic[C, W]):
         self, key: Hashable, fresh: bool, actions: PoolActions[C, W]
     ) -> Optional[Grant[C]]:
         if not fresh:
-            entries = self._idle.get(key)
-            while entries:
-                entry = entries.pop()
-                if not entries:
-                    del self._idle[key]
-                if self._is_usable(entry.connection):
-                    return Grant(key, entry.connection)
-                self._forget(key)
-                actions.to_close.append(entry.connection)
+            connection = self._pop_idle(key, actions)
+            if connection is not None:
+                return Grant(key, connection)
         if self._open.get(key, 0) >= self.limits.max_connections_per_host:
             # Only an idle connection of this very key can make room (a
             # request for a fresh connection replaces one).
@@ -503,6 +519,19 @@ class ConnectionPool(Generic[C, W]):
         self._open[key] = self._open.get(key, 0) + 1
         self._total += 1
         return Grant(key, None)
+
+    def _pop_idle(self, key: Hashable, actions: PoolActions[C, W]) -> Optional[C]:
+        # The newest usable idle connection for key; unusable ones are closed.
+        entries = self._idle.get(key)
+        while entries:
+            entry = entries.pop()
+            if not entries:
+                del self._idle[key]
+            if self._is_usable(entry.connection):
+                return entry.connection
+            self._forget(key)
+            actions.to_close.append(entry.connection)
+        return None
 
     def _oldest_idle(self, key: Optional[Hashable]) -> Optional[_Idle[C]]:
         if key is not None:
@@ -650,6 +679,41 @@ class _StreamPool:
         self.connections_opened += 1
         return _PooledStream(stream, key), False
 
+    def take_idle(self, key: PoolKey) -> Optional[_PooledStream]:
+        """An idle pooled stream for ``key``, now, or None (see `ConnectionPool.take_idle`)."""
+        pooled, actions = self.pool.take_idle(key, self.io_loop.time())
+        self._apply(actions)
+        if pooled is not None:
+            self.connections_reused += 1
+            pooled.requests_served += 1
+        return pooled
+
+    def release_after_response(
+        self,
+        pooled: _PooledStream,
+        *,
+        response_complete: bool,
+        request_headers: httputil.HTTPHeaders,
+        response_headers: httputil.HTTPHeaders,
+    ) -> bool:
+        """Give back a stream whose exchange has ended; True if it went back to the pool.
+
+        ``response_complete``: the response was read whole and the
+        connection may carry another exchange (`.HTTP1Connection.read_response`'s
+        result).  The rest of the decision is `may_reuse`'s, and the idle
+        timeout follows the server's ``Keep-Alive`` hint.
+        """
+        hint = parse_keep_alive(response_headers.get("Keep-Alive"))
+        reusable = may_reuse(
+            response_complete=response_complete,
+            request_asked_close=request_asks_to_close(request_headers),
+            requests_served=pooled.requests_served,
+            max_requests=self.limits.max_requests_per_connection,
+            server_max=hint.max,
+        )
+        self.release(pooled, reusable, idle_timeout_for(self.limits.idle_timeout, hint))
+        return reusable
+
     async def _acquire(
         self, connector: _Connector, key: PoolKey, deadline: Optional[float]
     ) -> Grant[_PooledStream]:
@@ -762,6 +826,16 @@ def _unverified_client_context(
     if hasattr(ssl, "OP_NO_COMPRESSION"):
         context.options |= ssl.OP_NO_COMPRESSION
     return context
+
+
+def _tls_settings(request: HTTPRequest) -> Hashable:
+    # What a request's TLS context is built from when it has no ssl_options.
+    return (
+        bool(request.validate_cert),
+        request.ca_certs,
+        request.client_cert,
+        request.client_key,
+    )
 
 
 class _Connector:
@@ -881,10 +955,12 @@ class _PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
         tcp_client: TCPClient,
         max_header_size: int,
         max_body_size: int,
-        retry_of: Optional[_PooledHTTPConnection] = None,
+        retry_of: Optional[_Attempt] = None,
+        finish_from: Optional[_QuickExchange] = None,
     ) -> None:
         assert isinstance(client, KeepAliveHTTPClient)
         # Everything run() uses is set before the base class starts it.
+        self._finish_from = finish_from
         self._pool = client._stream_pool
         self._connector = _Connector(self._pool, fresh=retry_of is not None)
         self._is_retry = retry_of is not None
@@ -906,6 +982,9 @@ class _PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
         )
 
     async def run(self) -> None:
+        if self._finish_from is not None:
+            self._finish_quick_exchange(self._finish_from)
+            return
         if self._inherited_start is not None:
             # A retry is the same request: its timeouts run from the first try.
             self.start_time, self.start_wall_time = self._inherited_start
@@ -918,18 +997,26 @@ class _PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
             await super().run()
         finally:
             # Whatever way run() ended, a stream still held is not reusable.
-            self._finish_lease(False)
+            self._drop_lease()
+
+    def _finish_quick_exchange(self, quick: _QuickExchange) -> None:
+        # A response the quick exchange has read (a redirect, usually),
+        # finished by simple_httpclient's own code: it follows the redirect
+        # or delivers the response, as it would have on its own path.
+        self.start_time, self.start_wall_time = quick.start_time, quick.start_wall_time
+        self.code, self.reason, self.headers = quick.code, quick.reason, quick.headers
+        self.chunks = bytearray(quick.body())
+        try:
+            self.finish()
+        except Exception:
+            if not self._handle_exception(*sys.exc_info()):
+                raise
 
     def _get_ssl_options(self, scheme: str) -> Union[None, Dict[str, Any], ssl.SSLContext]:
         request = self.request
         if scheme != "https" or request.ssl_options is not None:
             return super()._get_ssl_options(scheme)
-        settings = (
-            bool(request.validate_cert),
-            request.ca_certs,
-            request.client_cert,
-            request.client_key,
-        )
+        settings = _tls_settings(request)
         context = self._pool.ssl_contexts.get(settings)
         if context is None:
             if not request.validate_cert and request.ca_certs is None:
@@ -946,7 +1033,12 @@ class _PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
         # (TCP_NODELAY was set when the pool opened the stream.)
         self._exchange = _ExchangeConnection(
             stream,
-            connection_params(self, keep_alive=True),
+            connection_params(
+                max_header_size=self.max_header_size,
+                max_body_size=self.max_body_size,
+                decompress=bool(self.request.decompress_response),
+                keep_alive=True,
+            ),
             self._sockaddr,
             self._on_response_read,
         )
@@ -982,35 +1074,35 @@ class _PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
         # here reaches run() as one from the read itself would.
         deferred, self._finish_deferred = self._finish_deferred, False
         lease = self._connector.lease
-        reusable = False
-        idle_timeout = self._pool.limits.idle_timeout
         if deferred and lease is not None and self.headers is not None:
-            hint = parse_keep_alive(self.headers.get("Keep-Alive"))
-            reusable = may_reuse(
-                response_complete=response_complete,
-                request_asked_close=request_asks_to_close(self.request.headers),
-                requests_served=lease.requests_served,
-                max_requests=self._pool.limits.max_requests_per_connection,
-                server_max=hint.max,
-            )
-            idle_timeout = idle_timeout_for(idle_timeout, hint)
-        self._finish_lease(reusable, idle_timeout)
+            self._connector.take_lease()
+            if (
+                self._pool.release_after_response(
+                    lease,
+                    response_complete=response_complete,
+                    request_headers=self.request.headers,
+                    response_headers=self.headers,
+                )
+                and getattr(self, "stream", None) is lease.stream
+            ):
+                # The stream is not ours any more: nothing here may close it.
+                del self.stream
+        else:
+            self._drop_lease()
         if deferred and self.final_callback is not None:
             super().finish()
 
     def _on_end_request(self) -> None:
         # Tornado closes the stream here; ours is already back in the pool
         # (or closed) unless the response ended early.
-        self._finish_lease(False)
+        self._drop_lease()
 
-    def _finish_lease(self, reusable: bool, idle_timeout: float = 0.0) -> None:
+    def _drop_lease(self) -> None:
+        # The exchange ended some other way than a whole response: the stream
+        # (if still held) is closed, not pooled.
         lease = self._connector.take_lease()
-        if lease is None:
-            return
-        if reusable and getattr(self, "stream", None) is lease.stream:
-            # The stream is not ours any more: nothing here may close it.
-            del self.stream
-        self._pool.release(lease, reusable, idle_timeout)
+        if lease is not None:
+            self._pool.release(lease, False, 0.0)
 
     def on_connection_close(self) -> None:
         stream = getattr(self, "stream", None)
@@ -1033,7 +1125,7 @@ class _PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
         # a connection.
         self._connector.abandon()
         handled = super()._handle_exception(typ, value, tb)
-        self._finish_lease(False)
+        self._drop_lease()
         return handled
 
     def _maybe_retry(self, error: BaseException) -> bool:
@@ -1059,19 +1151,354 @@ class _PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
         self.final_callback = None  # type: ignore[assignment]
         self.release_callback = None  # type: ignore[assignment]
         self._remove_timeout()
-        self._finish_lease(False)
-        type(self)(
-            self.client,
-            self.request,
-            release_callback,
-            final_callback,
-            self.max_buffer_size,
-            self.tcp_client,
-            self.max_header_size,
-            self.max_body_size,
-            retry_of=self,
-        )
+        self._drop_lease()
+        assert isinstance(self.client, KeepAliveHTTPClient)
+        self.client._start_pooled(self.request, release_callback, final_callback, retry_of=self)
         return True
+
+
+class _Attempt(Protocol):
+    """An earlier attempt at a request, whose timeouts a retry inherits."""
+
+    start_time: float
+    start_wall_time: float
+
+
+class _Target(NamedTuple):
+    """What the quick exchange needs of a request's URL."""
+
+    scheme: str
+    host: str  # without the brackets of an IPv6 literal
+    port: int
+    netloc: str
+    path: str  # the request-target: path and query
+
+
+_IPV6_LITERAL = re.compile(r"^\[.*\]$")
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+
+
+@functools.lru_cache(maxsize=256)
+def _quick_target(url: str) -> Optional[_Target]:
+    """The URL's parts as simple_httpclient's ``run`` derives them.
+
+    None for what the quick exchange leaves to simple_httpclient: another
+    scheme, user info in the URL, a malformed port.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or "@" in parsed.netloc:
+        return None
+    try:
+        host, port = httputil.split_host_and_port(parsed.netloc)
+    except ValueError:
+        return None
+    if port is None:
+        port = 443 if parsed.scheme == "https" else 80
+    if _IPV6_LITERAL.match(host):
+        host = host[1:-1]
+    path = (parsed.path or "/") + ("?" + parsed.query if parsed.query else "")
+    return _Target(parsed.scheme, host, port, parsed.netloc, path)
+
+
+def _is_plain_request(request: HTTPRequest) -> bool:
+    """Whether the quick exchange does for ``request`` all that simple_httpclient would.
+
+    Requests with a body producer, streaming or header callbacks,
+    ``Expect: 100-continue``, authentication, a network interface or proxy
+    settings (which simple_httpclient refuses), and requests that
+    simple_httpclient rejects (an unknown method, a body where none
+    belongs) take simple_httpclient's own path.
+    """
+    if (
+        request.body_producer is not None
+        or request.streaming_callback is not None
+        or request.header_callback is not None
+        or request.expect_100_continue
+        or request.auth_username is not None
+        or request.network_interface
+        or request.proxy_host
+        or request.proxy_port
+        or request.proxy_username
+        or request.proxy_password
+        or request.proxy_auth_mode
+    ):
+        return False
+    if request.allow_nonstandard_methods:
+        return True
+    method = request.method
+    return method in _SUPPORTED_METHODS and (method in ("POST", "PATCH", "PUT")) == (
+        request.body is not None
+    )
+
+
+_SUPPORTED_METHODS = frozenset(tornado.simple_httpclient._HTTPConnection._SUPPORTED_METHODS)
+
+
+class _QuickExchange(httputil.HTTPMessageDelegate):
+    """A plain request on an idle pooled connection, without simple_httpclient's machinery.
+
+    simple_httpclient spends most of a keep-alive request's time on its own
+    steps (parsing the URL again, connecting through three coroutines,
+    re-registering the stream's close callback, a Future per write, a
+    callback per response), not on HTTP.  When a request is plain (see
+    `_is_plain_request`) and a connection for it is idle in the pool, this
+    class does the same job in one coroutine: the request is prepared
+    exactly as ``_HTTPConnection.run`` would (the same header fields, in
+    the same order), written and read by `.HTTP1Connection`, and the
+    response built as ``_HTTPConnection.finish`` would build it.
+
+    What it leaves to simple_httpclient's own code: a redirect to follow
+    (handed to a ``_PooledHTTPConnection`` to finish), a stale connection's
+    retry (a new ``_PooledHTTPConnection`` on a fresh connection), and every
+    request that is not plain or has no idle connection waiting.  Tornado
+    6.0 and later (`_compat.QUICK_POOLED_EXCHANGE`).
+    """
+
+    @classmethod
+    def start(
+        cls,
+        client: KeepAliveHTTPClient,
+        request: HTTPRequest,
+        release_callback: Callable[[], None],
+        final_callback: Callable[[HTTPResponse], None],
+    ) -> bool:
+        """Send ``request`` the quick way if it can be; False (and nothing done) if not."""
+        if not _compat.QUICK_POOLED_EXCHANGE:
+            return False
+        url = request.url
+        target = _quick_target(url) if isinstance(url, str) else None
+        if target is None or not _is_plain_request(request):
+            return False
+        pool = client._stream_pool
+        ssl_options: Union[None, Dict[str, Any], ssl.SSLContext] = None
+        if target.scheme == "https":
+            ssl_options = request.ssl_options
+            if ssl_options is None:
+                # Built (and cached) by simple_httpclient's path the first time.
+                ssl_options = pool.ssl_contexts.get(_tls_settings(request))
+                if ssl_options is None:
+                    return False
+        family = socket.AF_INET if request.allow_ipv6 is False else socket.AF_UNSPEC
+        pooled = pool.take_idle(pool_key(target.host, target.port, ssl_options, family))
+        if pooled is None:
+            return False
+        exchange = cls(client, request, release_callback, final_callback, pooled, target)
+        asyncio.ensure_future(exchange._run())
+        return True
+
+    def __init__(
+        self,
+        client: KeepAliveHTTPClient,
+        request: HTTPRequest,
+        release_callback: Callable[[], None],
+        final_callback: Callable[[HTTPResponse], None],
+        pooled: _PooledStream,
+        target: _Target,
+    ) -> None:
+        self.io_loop = IOLoop.current()
+        self.start_time = self.io_loop.time()
+        self.start_wall_time = time.time()
+        self.client = client
+        self.request = request
+        self.release_callback: Optional[Callable[[], None]] = release_callback
+        self.final_callback: Optional[Callable[[HTTPResponse], None]] = final_callback
+        self.pooled: Optional[_PooledStream] = pooled
+        self.target = target
+        self.code = 0
+        self.reason = ""
+        self.headers: Optional[httputil.HTTPHeaders] = None
+        self._chunks: List[bytes] = []
+        self._finished = False  # finish() came: the response is whole
+        self._connection_lost = False  # on_connection_close() came instead
+        self._timeout: Optional[object] = None
+        if request.request_timeout:
+            self._timeout = self.io_loop.call_at(
+                self.start_time + request.request_timeout, self._on_timeout
+            )
+
+    # -- the exchange ------------------------------------------------------------------
+
+    def _prepare_headers(self) -> httputil.HTTPHeaders:
+        # What _HTTPConnection.run adds, in its order; "keep-alive" instead
+        # of its "close" (see _PooledHTTPConnection.run).
+        request = self.request
+        headers = request.headers
+        if "Connection" not in headers:
+            headers["Connection"] = "keep-alive"
+        if "Host" not in headers:
+            headers["Host"] = self.target.netloc
+        if request.user_agent:
+            headers["User-Agent"] = request.user_agent
+        elif _compat.DEFAULT_CLIENT_USER_AGENT is not None and headers.get("User-Agent") is None:
+            headers["User-Agent"] = _compat.DEFAULT_CLIENT_USER_AGENT
+        if request.body is not None:
+            headers["Content-Length"] = str(len(request.body))
+        if request.method == "POST" and "Content-Type" not in headers:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if request.decompress_response:
+            headers["Accept-Encoding"] = "gzip"
+        return headers
+
+    async def _run(self) -> None:
+        pooled = self.pooled
+        assert pooled is not None
+        request = self.request
+        try:
+            connection = HTTP1Connection(
+                pooled.stream,
+                True,
+                connection_params(
+                    max_header_size=self.client.max_header_size,
+                    max_body_size=self.client.max_body_size,
+                    decompress=bool(request.decompress_response),
+                    keep_alive=True,
+                ),
+            )
+            connection.write_headers(
+                httputil.RequestStartLine(request.method, self.target.path, ""),
+                self._prepare_headers(),
+                request.body,
+            )
+            connection.finish()
+            complete = await connection._read_message_as_coroutine(self)
+        except StreamClosedError as error:
+            self._on_stream_closed(error)
+        except Exception as error:
+            # What simple_httpclient's run() would catch: a header value it
+            # cannot send, say.
+            self._fail(error)
+        else:
+            if self._finished:
+                self._on_response(complete)
+            elif self._connection_lost:
+                # A malformed response, or the connection lost in the middle
+                # of it: bytes had arrived, so no retry.
+                stream = pooled.stream
+                self._fail(stream.error or HTTPStreamClosedError("Connection closed"))
+
+    def _on_stream_closed(self, error: StreamClosedError) -> None:
+        pooled = self.pooled
+        if self.final_callback is None or pooled is None:
+            return  # timed out already
+        if may_retry(
+            method=self.request.method,
+            body_replayable=True,
+            connection_reused=True,
+            response_started=self._finished or _unread_bytes(pooled.stream) > 0,
+            already_retried=False,
+            error=error,
+        ):
+            gen_log.debug("Pooled connection lost before the response (%s); retrying", error)
+            self._end_lease()
+            self.client._stream_pool.retries += 1
+            release_callback, final_callback = self.release_callback, self.final_callback
+            self.release_callback = self.final_callback = None
+            self._remove_timeout()
+            assert release_callback is not None
+            self.client._start_pooled(self.request, release_callback, final_callback, retry_of=self)
+            return
+        # As simple_httpclient's _handle_exception reports a closed stream.
+        real_error = error.real_error
+        self._fail(real_error if real_error is not None else HTTPStreamClosedError("Stream closed"))
+
+    def _on_response(self, complete: bool) -> None:
+        pooled = self.pooled
+        if self.final_callback is None or pooled is None:
+            return
+        self.pooled = None
+        self._remove_timeout()
+        assert self.headers is not None
+        self.client._stream_pool.release_after_response(
+            pooled,
+            response_complete=complete,
+            request_headers=self.request.headers,
+            response_headers=self.headers,
+        )
+        request = self.request
+        if request.follow_redirects and self.code in _REDIRECT_CODES:
+            release_callback, final_callback = self.release_callback, self.final_callback
+            self.release_callback = self.final_callback = None
+            assert release_callback is not None
+            self.client._start_pooled(request, release_callback, final_callback, finish_from=self)
+            return
+        self._deliver(
+            HTTPResponse(
+                getattr(request, "original_request", request),
+                self.code,
+                reason=self.reason,
+                headers=self.headers,
+                request_time=self.io_loop.time() - self.start_time,
+                start_time=self.start_wall_time,
+                buffer=BytesIO(self.body()),
+                effective_url=request.url,
+            )
+        )
+
+    def _on_timeout(self) -> None:
+        self._timeout = None
+        if self.final_callback is not None:
+            self._fail(HTTPTimeoutError("Timeout during request"))
+
+    def _fail(self, error: BaseException) -> None:
+        # As simple_httpclient's _handle_exception: a 599 response, and the
+        # connection closed (it may be in the middle of an exchange).
+        if self.final_callback is None:
+            return
+        self._remove_timeout()
+        self._end_lease()
+        self._deliver(
+            HTTPResponse(
+                self.request,
+                599,
+                error=error,
+                request_time=self.io_loop.time() - self.start_time,
+                start_time=self.start_wall_time,
+            )
+        )
+
+    def _end_lease(self) -> None:
+        pooled, self.pooled = self.pooled, None
+        if pooled is not None:
+            self.client._stream_pool.release(pooled, False, 0.0)
+
+    def _remove_timeout(self) -> None:
+        if self._timeout is not None:
+            self.io_loop.remove_timeout(self._timeout)
+            self._timeout = None
+
+    def _deliver(self, response: HTTPResponse) -> None:
+        release_callback, final_callback = self.release_callback, self.final_callback
+        self.release_callback = self.final_callback = None
+        if release_callback is not None:
+            release_callback()
+        if final_callback is not None:
+            # Called at once (simple_httpclient schedules it): it only
+            # resolves the fetch's Future, whose waiter runs later anyway.
+            final_callback(response)
+
+    def body(self) -> bytes:
+        """The response body read so far."""
+        return b"".join(self._chunks)
+
+    # -- HTTPMessageDelegate: what HTTP1Connection reports ----------------------------
+
+    def headers_received(
+        self,
+        start_line: Union[httputil.RequestStartLine, httputil.ResponseStartLine],
+        headers: httputil.HTTPHeaders,
+    ) -> None:
+        assert isinstance(start_line, httputil.ResponseStartLine)
+        # An interim (1xx) response's are replaced by the final response's.
+        self.code, self.reason, self.headers = start_line.code, start_line.reason, headers
+
+    def data_received(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+
+    def finish(self) -> None:
+        self._finished = True
+
+    def on_connection_close(self) -> None:
+        self._connection_lost = True
 
 
 class KeepAliveHTTPClient(SimpleAsyncHTTPClient):
@@ -1151,3 +1578,37 @@ class KeepAliveHTTPClient(SimpleAsyncHTTPClient):
 
     def _connection_class(self) -> type:
         return _PooledHTTPConnection
+
+    def _handle_request(
+        self,
+        request: HTTPRequest,
+        release_callback: Callable[[], None],
+        final_callback: Callable[[HTTPResponse], None],
+    ) -> None:
+        if not _QuickExchange.start(self, request, release_callback, final_callback):
+            self._start_pooled(request, release_callback, final_callback)
+
+    def _start_pooled(
+        self,
+        request: HTTPRequest,
+        release_callback: Callable[[], None],
+        final_callback: Callable[[HTTPResponse], None],
+        **hand_over: Any,
+    ) -> None:
+        """``request`` on simple_httpclient's own path, through the pool.
+
+        ``hand_over``: ``retry_of`` (an earlier attempt) or ``finish_from``
+        (a `_QuickExchange` whose response it finishes); see
+        ``_PooledHTTPConnection``.
+        """
+        self._connection_class()(
+            self,
+            request,
+            release_callback,
+            final_callback,
+            self.max_buffer_size,
+            self.tcp_client,
+            self.max_header_size,
+            self.max_body_size,
+            **hand_over,
+        )
