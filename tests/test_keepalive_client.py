@@ -411,6 +411,63 @@ def test_pool_does_not_idle_a_connection_that_is_no_longer_usable() -> None:
     assert pool.release("a", conn, True, 1.0, 10).to_close == [conn]
 
 
+def test_pool_checks_poolable_on_release_and_usable_on_reuse() -> None:
+    checked: List[str] = []
+
+    def usable(conn: Conn) -> bool:
+        checked.append("usable " + conn.name)
+        return conn.alive
+
+    def poolable(conn: Conn) -> bool:
+        checked.append("poolable " + conn.name)
+        return True
+
+    pool: Pool = ConnectionPool(PoolLimits(), is_usable=usable, is_poolable=poolable)
+    pool.checkout("a", 0, "r1")
+    conn = Conn("1")
+    pool.release("a", conn, True, 1.0, 10)
+    assert checked == ["poolable 1"]
+    conn.alive = False  # the peer closed it while it was idle
+    actions = pool.checkout("a", 2.0, "r2")
+    assert checked == ["poolable 1", "usable 1"]
+    assert actions.to_close == [conn]
+    assert granted(actions)["r2"].connection is None  # a new one is opened instead
+
+
+def test_pool_take_idle_reuses_but_never_opens_or_overtakes() -> None:
+    pool = make_pool(max_connections_per_host=1)
+    # Nothing idle: no connection, and no slot reserved for a new one.
+    assert pool.take_idle("a", 0) == (None, PoolActions())
+    assert pool.open_count("a") == 0
+    pool.checkout("a", 0, "r1")
+    conn = Conn("1")
+    pool.release("a", conn, True, 1.0, 10)
+    connection, actions = pool.take_idle("a", 2.0)
+    assert connection is conn and actions == PoolActions()
+    assert pool.idle_count() == 0 and pool.open_count("a") == 1
+    # In use: nothing to take, and a request that waits for it gets it
+    # when it comes back, not whoever calls take_idle next.
+    assert pool.take_idle("a", 3.0)[0] is None
+    pool.checkout("a", 3.0, "waiting")
+    actions = pool.release("a", conn, True, 4.0, 10)
+    assert granted(actions)["waiting"].connection is conn
+    assert pool.take_idle("a", 5.0)[0] is None
+
+
+def test_pool_take_idle_closes_stale_and_expired_connections() -> None:
+    pool = make_pool()
+    for name in ("old", "stale"):
+        pool.checkout("a", 0, "r-" + name)
+    old, stale = Conn("old"), Conn("stale")
+    pool.release("a", old, True, 1.0, 5)  # expires at 6
+    pool.release("a", stale, True, 1.0, 100)
+    stale.alive = False
+    connection, actions = pool.take_idle("a", 7.0)
+    assert connection is None
+    assert sorted(c.name for c in actions.to_close) == ["old", "stale"]
+    assert pool.open_count() == 0
+
+
 def test_pool_fresh_request_skips_idle_and_replaces_one_at_the_limit() -> None:
     pool = make_pool(max_connections_per_host=1)
     pool.checkout("a", 0, "r1")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from typing import Any, Awaitable, Callable, List, Optional, Union, cast
+from typing import Any, Awaitable, Callable, Iterator, List, Optional, Tuple, Union, cast
 
 from tornado import gen, httputil, iostream
 from tornado.concurrent import Future, future_add_done_callback
@@ -44,6 +44,9 @@ __all__ = ["HTTP1Connection", "HTTP1ConnectionParameters", "HeadTimer", "MAX_INT
 # peer from keeping a request alive forever.  Tornado 6.5+ calls this
 # _MAX_1XX_RESPONSES and its tests import it.
 MAX_INTERIM_RESPONSES = 10
+# HTTP1ConnectionParameters' defaults, as Tornado's.
+DEFAULT_CHUNK_SIZE = 65536
+DEFAULT_MAX_HEADER_SIZE = 65536
 
 # While a body arrives faster than we process it, reads complete without
 # returning to the IOLoop; after this many bytes we yield once so one busy
@@ -91,8 +94,8 @@ class HTTP1ConnectionParameters:
             ``Content-Encoding: gzip``
         """
         self.no_keep_alive = no_keep_alive
-        self.chunk_size = chunk_size or 65536
-        self.max_header_size = max_header_size or 65536
+        self.chunk_size = chunk_size or DEFAULT_CHUNK_SIZE
+        self.max_header_size = max_header_size or DEFAULT_MAX_HEADER_SIZE
         self.header_timeout = header_timeout
         self.max_body_size = max_body_size
         self.body_timeout = body_timeout
@@ -642,14 +645,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             line = status_line(start_line.code, start_line.reason or "")
         if framing is not None and framing.kind is BodyKind.CHUNKED:
             headers["Transfer-Encoding"] = "chunked"
-        fields = [
-            (
-                n if n.__class__ is str else _compat.to_native_str(n),
-                v if v.__class__ is str else _compat.to_native_str(v),
-            )
-            for n, v in headers.get_all()
-        ]
-        data = encode_head(line, fields)
+        data = encode_head(line, head_fields(headers))
         self._state.process(Side.WRITE, Event.HEAD)
         self._body_writer = BodyWriter(framing)
         if chunk:
@@ -780,6 +776,17 @@ class HTTP1Connection(httputil.HTTPConnection):
             self.close()
             return
         _resolve(self._finish_future)
+
+
+def head_fields(headers: httputil.HTTPHeaders) -> List[Tuple[str, str]]:
+    """The fields of ``headers`` to write, as str (see `_compat.to_native_str`)."""
+    return [
+        (
+            n if n.__class__ is str else _compat.to_native_str(n),
+            v if v.__class__ is str else _compat.to_native_str(v),
+        )
+        for n, v in headers.get_all()
+    ]
 
 
 def read_for(stream: iostream.IOStream, want: Want, stops_at_limits: bool) -> Future[bytes]:
@@ -941,42 +948,38 @@ class _HeaderTimeout(Exception):
     """The head did not arrive in time; the stream has been closed."""
 
 
-class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
-    """Wraps an `.HTTPMessageDelegate` to decode ``Content-Encoding: gzip``.
+class GzipBody:
+    """Decodes a ``Content-Encoding: gzip`` body piece by piece.
 
     The size limit applies to the decompressed body, so a small compressed
-    body cannot expand past ``max_body_size`` (a "zip bomb").
+    body cannot expand past ``max_body_size`` (a "zip bomb").  Malformed
+    gzip data raises `.HTTPInputError`.
     """
 
-    def __init__(
-        self, delegate: httputil.HTTPMessageDelegate, chunk_size: int, max_body_size: int
-    ) -> None:
-        self._delegate = delegate
+    def __init__(self, chunk_size: int, max_body_size: int) -> None:
         self._chunk_size = chunk_size
         self._max_body_size = max_body_size
         self._decompressed_size = 0
-        self._decompressor: Optional[GzipDecompressor] = None
+        self._decompressor = GzipDecompressor()
 
-    def headers_received(
-        self,
-        start_line: Union[httputil.RequestStartLine, httputil.ResponseStartLine],
-        headers: httputil.HTTPHeaders,
-    ) -> Optional[Awaitable[None]]:
-        if headers.get("Content-Encoding", "").lower() == "gzip":
-            self._decompressor = GzipDecompressor()
-            # The delegate sees the decoded body, so the header moves aside
-            # (the application can still tell what was on the wire).
-            headers.add("X-Consumed-Content-Encoding", headers["Content-Encoding"])
-            del headers["Content-Encoding"]
-        return self._delegate.headers_received(start_line, headers)
+    @staticmethod
+    def for_headers(
+        headers: httputil.HTTPHeaders, chunk_size: int, max_body_size: int
+    ) -> Optional[GzipBody]:
+        """A decoder if the message is gzip-encoded, else None.
 
-    async def data_received(self, chunk: bytes) -> None:
-        if self._decompressor is None:
-            result = self._delegate.data_received(chunk)
-            if result is not None:
-                await result
-            return
-        compressed = chunk
+        The headers are changed to describe the decoded body the recipient
+        will see: ``Content-Encoding`` moves to ``X-Consumed-Content-Encoding``
+        (so the application can still tell what was on the wire).
+        """
+        if headers.get("Content-Encoding", "").lower() != "gzip":
+            return None
+        headers.add("X-Consumed-Content-Encoding", headers["Content-Encoding"])
+        del headers["Content-Encoding"]
+        return GzipBody(chunk_size, max_body_size)
+
+    def decode(self, compressed: bytes) -> Iterator[bytes]:
+        """The decompressed pieces of ``compressed``, each at most ``chunk_size``."""
         while compressed:
             try:
                 decompressed = self._decompressor.decompress(compressed, self._chunk_size)
@@ -986,9 +989,7 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
                 self._decompressed_size += len(decompressed)
                 if self._decompressed_size > self._max_body_size:
                     raise httputil.HTTPInputError("decompressed body too large")
-                result = self._delegate.data_received(decompressed)
-                if result is not None:
-                    await result
+                yield decompressed
             tail = self._decompressor.unconsumed_tail
             if not decompressed and len(tail) >= len(compressed):
                 # No output and no input consumed: data after the end of
@@ -999,15 +1000,48 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
             compressed = tail
 
     def finish(self) -> None:
-        if self._decompressor is not None:
+        """All input has been given: raises `.HTTPInputError` if it was truncated."""
+        try:
+            self._decompressor.flush()
+        except zlib.error as error:
+            raise httputil.HTTPInputError("invalid gzip data: %s" % error) from None
+
+
+class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
+    """Wraps an `.HTTPMessageDelegate` to decode ``Content-Encoding: gzip`` (see `GzipBody`)."""
+
+    def __init__(
+        self, delegate: httputil.HTTPMessageDelegate, chunk_size: int, max_body_size: int
+    ) -> None:
+        self._delegate = delegate
+        self._chunk_size = chunk_size
+        self._max_body_size = max_body_size
+        self._gzip: Optional[GzipBody] = None
+
+    def headers_received(
+        self,
+        start_line: Union[httputil.RequestStartLine, httputil.ResponseStartLine],
+        headers: httputil.HTTPHeaders,
+    ) -> Optional[Awaitable[None]]:
+        self._gzip = GzipBody.for_headers(headers, self._chunk_size, self._max_body_size)
+        return self._delegate.headers_received(start_line, headers)
+
+    async def data_received(self, chunk: bytes) -> None:
+        pieces = [chunk] if self._gzip is None else self._gzip.decode(chunk)
+        for piece in pieces:
+            result = self._delegate.data_received(piece)
+            if result is not None:
+                await result
+
+    def finish(self) -> None:
+        if self._gzip is not None:
             try:
-                # All input has been given; this only detects truncation.
-                self._decompressor.flush()
-            except zlib.error as error:
+                self._gzip.finish()
+            except httputil.HTTPInputError:
                 # The connection considers this delegate finished, so the
                 # wrapped one must hear of the close from us.
                 self._delegate.on_connection_close()
-                raise httputil.HTTPInputError("invalid gzip data: %s" % error) from None
+                raise
         return self._delegate.finish()
 
     def on_connection_close(self) -> None:

@@ -28,7 +28,6 @@ to close, and the connection has not served its maximum number of requests.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import datetime
 import functools
@@ -72,8 +71,25 @@ from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError
 from tornado.tcpclient import TCPClient
 
 from . import _abnf, _compat
+from ._compat import error_text
+from ._errors import ProtocolError
+from ._framing import METHODS_WITH_CONTENT
+from ._parse import Data, EndOfMessage, Head, MessageReader, ReadUntilClose, Want
+from ._serialize import encode_head
 from .client import SimpleAsyncHTTPClient, connection_params
-from .connection import HTTP1Connection, HTTP1ConnectionParameters, set_nodelay
+from .connection import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_HEADER_SIZE,
+    MAX_INTERIM_RESPONSES,
+    YIELD_THRESHOLD,
+    GzipBody,
+    HeadTimer,
+    HTTP1Connection,
+    HTTP1ConnectionParameters,
+    head_fields,
+    read_for,
+    set_nodelay,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -364,14 +380,23 @@ class ConnectionPool(Generic[C, W]):
     evicted oldest first when a request for another key needs the room.
     """
 
-    def __init__(self, limits: PoolLimits, is_usable: Optional[Callable[[C], bool]] = None) -> None:
+    def __init__(
+        self,
+        limits: PoolLimits,
+        is_usable: Optional[Callable[[C], bool]] = None,
+        is_poolable: Optional[Callable[[C], bool]] = None,
+    ) -> None:
         """
         :arg limits: a `PoolLimits`
-        :arg is_usable: checked before an idle connection is reused or pooled;
+        :arg is_usable: checked before an idle connection is reused;
             False (closed by the peer, unexpected bytes) means close it instead.
+        :arg is_poolable: checked before a released connection is pooled
+            (default: ``is_usable``).  A cheaper check will do, since
+            ``is_usable`` runs again when the connection is reused.
         """
         self.limits = limits
         self._is_usable: Callable[[C], bool] = is_usable or (lambda connection: True)
+        self._is_poolable: Callable[[C], bool] = is_poolable or self._is_usable
         self._idle: Dict[Hashable, List[_Idle[C]]] = {}
         self._open: Dict[Hashable, int] = {}
         self._total = 0
@@ -425,7 +450,7 @@ class ConnectionPool(Generic[C, W]):
         """Give back a connection granted for ``key``: to the pool if ``reusable``."""
         actions: PoolActions[C, W] = PoolActions()
         self._expire(now, actions)
-        if reusable and not self.closed and idle_timeout > 0 and self._is_usable(connection):
+        if reusable and not self.closed and idle_timeout > 0 and self._is_poolable(connection):
             idle = _Idle(connection, key, now + idle_timeout, next(self._release_order))
             self._idle.setdefault(key, []).append(idle)
         else:
@@ -581,12 +606,26 @@ class PoolStats(NamedTuple):
 class _PooledStream:
     """An IOStream and what the pool knows of it."""
 
-    __slots__ = ("stream", "key", "requests_served")
+    __slots__ = ("stream", "key", "requests_served", "_deadline")
 
     def __init__(self, stream: IOStream, key: PoolKey) -> None:
         self.stream = stream
         self.key = key
         self.requests_served = 0
+        self._deadline: Optional[HeadTimer] = None
+
+    def deadline(self) -> HeadTimer:
+        """The request timeout of the exchange on this stream: one IOLoop timer
+        for the stream's life, not one per request (see `.HeadTimer`)."""
+        if self._deadline is None:
+            self._deadline = HeadTimer(self.stream.io_loop)
+        return self._deadline
+
+    def close(self) -> None:
+        """Close the stream; its timer with it."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self.stream.close()
 
 
 def _unread_bytes(stream: IOStream) -> int:
@@ -617,16 +656,19 @@ def _peer_has_spoken(sock: Optional[socket.socket]) -> bool:
     return True  # b"" is the peer's FIN; anything else was not asked for
 
 
+def _stream_is_poolable(pooled: _PooledStream) -> bool:
+    # When a stream is given back: what it already knows (closed, or bytes
+    # nobody asked for).  The system call waits for its reuse.
+    stream = pooled.stream
+    return not stream.closed() and _unread_bytes(stream) == 0
+
+
 def _stream_is_usable(pooled: _PooledStream) -> bool:
     # An idle connection that the server closed, or on which it sent
     # something (a 408, say) before we asked, cannot carry a new exchange.
-    # Checked when a connection is pooled and again when it is reused, at
-    # the moment of reuse: a close that arrived since then is seen even if
-    # the IOLoop has not run in between.
-    stream = pooled.stream
-    return (
-        not stream.closed() and _unread_bytes(stream) == 0 and not _peer_has_spoken(stream.socket)
-    )
+    # Checked at the moment of reuse: a close that arrived since the stream
+    # was pooled is seen even if the IOLoop has not run in between.
+    return _stream_is_poolable(pooled) and not _peer_has_spoken(pooled.stream.socket)
 
 
 class _StreamPool:
@@ -637,7 +679,7 @@ class _StreamPool:
         self.limits = limits
         self.io_loop = IOLoop.current()
         self.pool: ConnectionPool[_PooledStream, Future[Grant[_PooledStream]]] = ConnectionPool(
-            limits, is_usable=_stream_is_usable
+            limits, is_usable=_stream_is_usable, is_poolable=_stream_is_poolable
         )
         # SSLContexts built for requests' TLS settings, shared so that equal
         # settings make equal pool keys (simple_httpclient builds a new
@@ -755,9 +797,8 @@ class _StreamPool:
 
     def release(self, pooled: _PooledStream, reusable: bool, idle_timeout: float) -> None:
         """Return a granted stream: to the pool if ``reusable``, else close it."""
-        stream = pooled.stream
         if not reusable:
-            stream.close()
+            pooled.close()
         actions = self.pool.release(pooled.key, pooled, reusable, self.io_loop.time(), idle_timeout)
         self._apply(actions)
         if reusable:
@@ -788,7 +829,7 @@ class _StreamPool:
     def _apply(self, actions: PoolActions[_PooledStream, Future[Grant[_PooledStream]]]) -> None:
         for pooled in actions.to_close:
             pooled.stream.set_close_callback(None)
-            pooled.stream.close()
+            pooled.close()
         for waiter, grant in actions.grants:
             if waiter.done():  # cancelled: nobody will use this turn
                 self._give_back(grant)
@@ -1200,52 +1241,88 @@ def _quick_target(url: str) -> Optional[_Target]:
     return _Target(parsed.scheme, host, port, parsed.netloc, path)
 
 
+# Options that send a request down simple_httpclient's own path when set
+# (``is not None``), and those whose truth does (as its run() tests them).
+_OPTIONS_FOR_THE_FULL_PATH = (
+    "body_producer",
+    "streaming_callback",
+    "header_callback",
+    "auth_username",
+)
+_FLAGS_FOR_THE_FULL_PATH = (
+    "expect_100_continue",
+    "network_interface",
+    "proxy_host",
+    "proxy_port",
+    "proxy_username",
+    "proxy_password",
+    "proxy_auth_mode",
+)
+
+
+def _unproxied(request: HTTPRequest) -> Tuple[HTTPRequest, Dict[str, Any]]:
+    """The request under simple_httpclient's ``_RequestProxy``, and the client's defaults.
+
+    The proxy's attribute lookups cost a failed lookup and a Python call
+    each; `_option` reads an option as the proxy would, from these two.
+    """
+    raw = getattr(request, "request", request)
+    defaults: Optional[Dict[str, Any]] = getattr(request, "defaults", None)
+    return raw, defaults or {}
+
+
+def _option(raw: HTTPRequest, defaults: Dict[str, Any], name: str) -> Any:
+    """What ``_RequestProxy`` gives for ``name``: the request's, unless None."""
+    value = getattr(raw, name)
+    return value if value is not None else defaults.get(name)
+
+
 def _is_plain_request(request: HTTPRequest) -> bool:
     """Whether the quick exchange does for ``request`` all that simple_httpclient would.
 
     Requests with a body producer, streaming or header callbacks,
     ``Expect: 100-continue``, authentication, a network interface or proxy
-    settings (which simple_httpclient refuses), and requests that
+    settings (which simple_httpclient refuses), a body framed by the
+    caller's own Content-Length or sent chunked, and requests that
     simple_httpclient rejects (an unknown method, a body where none
     belongs) take simple_httpclient's own path.
     """
-    if (
-        request.body_producer is not None
-        or request.streaming_callback is not None
-        or request.header_callback is not None
-        or request.expect_100_continue
-        or request.auth_username is not None
-        or request.network_interface
-        or request.proxy_host
-        or request.proxy_port
-        or request.proxy_username
-        or request.proxy_password
-        or request.proxy_auth_mode
-    ):
+    raw, defaults = _unproxied(request)
+    for name in _OPTIONS_FOR_THE_FULL_PATH:
+        if getattr(raw, name) is not None or defaults.get(name) is not None:
+            return False
+    for name in _FLAGS_FOR_THE_FULL_PATH:
+        value = getattr(raw, name)
+        if value if value is not None else defaults.get(name):
+            return False
+    method = raw.method
+    body = raw.body if raw.body is not None else defaults.get("body")
+    if body is None and (method in METHODS_WITH_CONTENT or "Content-Length" in raw.headers):
+        # A body framed by the caller's Content-Length, or sent chunked.
         return False
-    if request.allow_nonstandard_methods:
+    if _option(raw, defaults, "allow_nonstandard_methods"):
         return True
-    method = request.method
     return method in _SUPPORTED_METHODS and (method in ("POST", "PATCH", "PUT")) == (
-        request.body is not None
+        body is not None
     )
 
 
 _SUPPORTED_METHODS = frozenset(tornado.simple_httpclient._HTTPConnection._SUPPORTED_METHODS)
 
 
-class _QuickExchange(httputil.HTTPMessageDelegate):
+class _QuickExchange:
     """A plain request on an idle pooled connection, without simple_httpclient's machinery.
 
     simple_httpclient spends most of a keep-alive request's time on its own
-    steps (parsing the URL again, connecting through three coroutines,
-    re-registering the stream's close callback, a Future per write, a
-    callback per response), not on HTTP.  When a request is plain (see
-    `_is_plain_request`) and a connection for it is idle in the pool, this
-    class does the same job in one coroutine: the request is prepared
-    exactly as ``_HTTPConnection.run`` would (the same header fields, in
-    the same order), written and read by `.HTTP1Connection`, and the
-    response built as ``_HTTPConnection.finish`` would build it.
+    steps (parsing the URL again, connecting through three coroutines, a
+    Task and a close callback per request, a Future per write, delegate
+    calls, a callback per response), not on HTTP.  When a request is plain
+    (see `_is_plain_request`) and a connection for it is idle in the pool,
+    this class does the same job with a few callbacks: the request is
+    prepared exactly as ``_HTTPConnection.run`` would (the same header
+    fields, in the same order), the response read with the same
+    `.MessageReader` as `.HTTP1Connection` uses, without reading past it
+    (`.read_for`), and built as ``_HTTPConnection.finish`` would build it.
 
     What it leaves to simple_httpclient's own code: a redirect to follow
     (handed to a ``_PooledHTTPConnection`` to finish), a stale connection's
@@ -1265,41 +1342,49 @@ class _QuickExchange(httputil.HTTPMessageDelegate):
         """Send ``request`` the quick way if it can be; False (and nothing done) if not."""
         if not _compat.QUICK_POOLED_EXCHANGE:
             return False
-        url = request.url
+        raw, defaults = _unproxied(request)
+        url = raw.url
         target = _quick_target(url) if isinstance(url, str) else None
         if target is None or not _is_plain_request(request):
             return False
         pool = client._stream_pool
         ssl_options: Union[None, Dict[str, Any], ssl.SSLContext] = None
         if target.scheme == "https":
-            ssl_options = request.ssl_options
+            ssl_options = _option(raw, defaults, "ssl_options")
             if ssl_options is None:
                 # Built (and cached) by simple_httpclient's path the first time.
                 ssl_options = pool.ssl_contexts.get(_tls_settings(request))
                 if ssl_options is None:
                     return False
-        family = socket.AF_INET if request.allow_ipv6 is False else socket.AF_UNSPEC
+        allow_ipv6 = _option(raw, defaults, "allow_ipv6")
+        family = socket.AF_INET if allow_ipv6 is False else socket.AF_UNSPEC
         pooled = pool.take_idle(pool_key(target.host, target.port, ssl_options, family))
         if pooled is None:
             return False
-        exchange = cls(client, request, release_callback, final_callback, pooled, target)
-        asyncio.ensure_future(exchange._run())
+        cls(
+            client, request, raw, defaults, release_callback, final_callback, pooled, target
+        )._send()
         return True
 
     def __init__(
         self,
         client: KeepAliveHTTPClient,
         request: HTTPRequest,
+        raw: HTTPRequest,
+        defaults: Dict[str, Any],
         release_callback: Callable[[], None],
         final_callback: Callable[[HTTPResponse], None],
         pooled: _PooledStream,
         target: _Target,
     ) -> None:
+        """``request`` as simple_httpclient has it, and its `_unproxied` parts."""
         self.io_loop = IOLoop.current()
         self.start_time = self.io_loop.time()
         self.start_wall_time = time.time()
         self.client = client
         self.request = request
+        self._raw = raw
+        self._defaults = defaults
         self.release_callback: Optional[Callable[[], None]] = release_callback
         self.final_callback: Optional[Callable[[HTTPResponse], None]] = final_callback
         self.pooled: Optional[_PooledStream] = pooled
@@ -1307,95 +1392,195 @@ class _QuickExchange(httputil.HTTPMessageDelegate):
         self.code = 0
         self.reason = ""
         self.headers: Optional[httputil.HTTPHeaders] = None
+        self._reader: Optional[MessageReader] = None
+        self._want: Optional[Want] = None  # the read in progress
+        self._interim_responses = 0
+        self._keep_alive = False
+        self._gzip: Optional[GzipBody] = None
         self._chunks: List[bytes] = []
-        self._finished = False  # finish() came: the response is whole
-        self._connection_lost = False  # on_connection_close() came instead
-        self._timeout: Optional[object] = None
-        if request.request_timeout:
-            self._timeout = self.io_loop.call_at(
-                self.start_time + request.request_timeout, self._on_timeout
-            )
+        self._timeout: Optional[HeadTimer] = None
+        request_timeout = self._option("request_timeout")
+        if request_timeout:
+            self._timeout = pooled.deadline()
+            self._timeout.arm(request_timeout, self._on_timeout)
 
-    # -- the exchange ------------------------------------------------------------------
+    # -- the request ---------------------------------------------------------------------
 
     def _prepare_headers(self) -> httputil.HTTPHeaders:
         # What _HTTPConnection.run adds, in its order; "keep-alive" instead
         # of its "close" (see _PooledHTTPConnection.run).
-        request = self.request
-        headers = request.headers
+        headers: httputil.HTTPHeaders = self._raw.headers
         if "Connection" not in headers:
             headers["Connection"] = "keep-alive"
         if "Host" not in headers:
             headers["Host"] = self.target.netloc
-        if request.user_agent:
-            headers["User-Agent"] = request.user_agent
+        user_agent = self._option("user_agent")
+        if user_agent:
+            headers["User-Agent"] = user_agent
         elif _compat.DEFAULT_CLIENT_USER_AGENT is not None and headers.get("User-Agent") is None:
             headers["User-Agent"] = _compat.DEFAULT_CLIENT_USER_AGENT
-        if request.body is not None:
-            headers["Content-Length"] = str(len(request.body))
-        if request.method == "POST" and "Content-Type" not in headers:
+        body = self._option("body")
+        if body is not None:
+            headers["Content-Length"] = str(len(body))
+        if self._raw.method == "POST" and "Content-Type" not in headers:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if request.decompress_response:
+        if self._option("decompress_response"):
             headers["Accept-Encoding"] = "gzip"
         return headers
 
-    async def _run(self) -> None:
+    def _option(self, name: str) -> Any:
+        return _option(self._raw, self._defaults, name)
+
+    def _send(self) -> None:
+        """Write the request and start reading the response, at once (the server
+        can start on it); the rest runs from callbacks, so whatever happens
+        (a response, an error, a retry) reaches the caller after fetch() has
+        returned, as it would from simple_httpclient."""
         pooled = self.pooled
         assert pooled is not None
-        request = self.request
         try:
-            connection = HTTP1Connection(
-                pooled.stream,
-                True,
-                connection_params(
-                    max_header_size=self.client.max_header_size,
-                    max_body_size=self.client.max_body_size,
-                    decompress=bool(request.decompress_response),
-                    keep_alive=True,
-                ),
+            method = self._raw.method
+            data = encode_head(
+                "%s %s HTTP/1.1" % (method, self.target.path), head_fields(self._prepare_headers())
             )
-            connection.write_headers(
-                httputil.RequestStartLine(request.method, self.target.path, ""),
-                self._prepare_headers(),
-                request.body,
-            )
-            connection.finish()
-            complete = await connection._read_message_as_coroutine(self)
+        except ValueError as error:
+            # A field simple_httpclient would refuse to send (CR or LF).
+            self.io_loop.add_callback(self._fail, error)
+            return
+        body = self._option("body")
+        if body:
+            data += body
+        client = self.client
+        self._reader = MessageReader(
+            is_response=True,
+            max_header_size=client.max_header_size or DEFAULT_MAX_HEADER_SIZE,
+            chunk_size=DEFAULT_CHUNK_SIZE,
+            request_method=method,
+        )
+        stream = pooled.stream
+        try:
+            stream.write(data)
+            # The response's head: started now, handled from the callback
+            # (which a Future runs on the next iteration even if done now).
+            want = self._reader.wants()
+            read = read_for(stream, want, False)
+        except StreamClosedError as error:
+            self.io_loop.add_callback(self._on_stream_closed, error)
+            return
+        self._want = want
+        read.add_done_callback(self._on_read)
+
+    # -- the response ----------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Parse what has been read; start the next read when more is needed."""
+        reader = self._reader
+        pooled = self.pooled
+        if self.final_callback is None or reader is None or pooled is None:
+            return  # timed out
+        stream = pooled.stream
+        work = 0
+        try:
+            while True:
+                event = reader.next_event()
+                if event is None:
+                    want = reader.wants()
+                    read = read_for(stream, want, False)
+                    if not read.done():
+                        self._want = want
+                        read.add_done_callback(self._on_read)
+                        return
+                    reader.receive_data(self._read_result(read, want))
+                elif isinstance(event, Data):
+                    work += len(event.data)
+                    if self._gzip is None:
+                        self._chunks.append(event.data)
+                    else:
+                        self._chunks.extend(self._gzip.decode(event.data))
+                    if work >= YIELD_THRESHOLD:
+                        # A long body already buffered: let others run.
+                        self.io_loop.add_callback(self._pump)
+                        return
+                elif isinstance(event, Head):
+                    self._on_head(reader, event)
+                elif isinstance(event, EndOfMessage):
+                    if self._gzip is not None:
+                        self._gzip.finish()
+                    self._on_response(self._keep_alive and not stream.closed())
+                    return
+                else:  # ConnectionClosed: the peer closed before a response began
+                    raise StreamClosedError()
         except StreamClosedError as error:
             self._on_stream_closed(error)
-        except Exception as error:
-            # What simple_httpclient's run() would catch: a header value it
-            # cannot send, say.
-            self._fail(error)
-        else:
-            if self._finished:
-                self._on_response(complete)
-            elif self._connection_lost:
-                # A malformed response, or the connection lost in the middle
-                # of it: bytes had arrived, so no retry.
-                stream = pooled.stream
-                self._fail(stream.error or HTTPStreamClosedError("Connection closed"))
+        except (ProtocolError, httputil.HTTPInputError) as error:
+            # As HTTP1Connection reports a malformed response: bytes have
+            # arrived, so the request is not retried.
+            gen_log.info("Malformed HTTP message from %s: %s", None, error_text(str(error)))
+            self._fail(stream.error or HTTPStreamClosedError("Connection closed"))
+
+    @staticmethod
+    def _read_result(read: Future[bytes], want: Want) -> bytes:
+        try:
+            return read.result()
+        except StreamClosedError:
+            if isinstance(want, ReadUntilClose):
+                return b""  # the close ends this body
+            raise
+
+    def _on_read(self, read: Future[bytes]) -> None:
+        want, self._want = self._want, None
+        reader = self._reader
+        assert want is not None and reader is not None
+        try:
+            data = self._read_result(read, want)
+        except StreamClosedError as error:
+            self._on_stream_closed(error)
+            return
+        reader.receive_data(data)
+        self._pump()
+
+    def _on_head(self, reader: MessageReader, head: Head) -> None:
+        _, code, reason = head.start
+        assert isinstance(code, int) and isinstance(reason, str)
+        if 100 <= code < 200:
+            # An interim response (no 100-continue was asked for): skipped,
+            # as simple_httpclient overwrites it with the final one.
+            self._interim_responses += 1
+            if self._interim_responses > MAX_INTERIM_RESPONSES:
+                raise ProtocolError("Too many 1xx responses")
+            end = reader.next_event()
+            assert isinstance(end, EndOfMessage), end
+            reader.expect_next_head()
+            return
+        pooled = self.pooled
+        assert pooled is not None
+        client = self.client
+        max_body_size = client.max_body_size
+        if max_body_size is None:
+            max_body_size = pooled.stream.max_buffer_size
+        reader.max_body_size = max_body_size
+        headers = _compat.headers_from_fields(head.fields)
+        if self._option("decompress_response"):
+            self._gzip = GzipBody.for_headers(headers, DEFAULT_CHUNK_SIZE, max_body_size)
+        self.code, self.reason, self.headers = code, reason, headers
+        self._keep_alive = head.keep_alive
 
     def _on_stream_closed(self, error: StreamClosedError) -> None:
         pooled = self.pooled
         if self.final_callback is None or pooled is None:
             return  # timed out already
         if may_retry(
-            method=self.request.method,
+            method=self._raw.method,
             body_replayable=True,
             connection_reused=True,
-            response_started=self._finished or _unread_bytes(pooled.stream) > 0,
+            response_started=self.headers is not None or _unread_bytes(pooled.stream) > 0,
             already_retried=False,
             error=error,
         ):
             gen_log.debug("Pooled connection lost before the response (%s); retrying", error)
             self._end_lease()
             self.client._stream_pool.retries += 1
-            release_callback, final_callback = self.release_callback, self.final_callback
-            self.release_callback = self.final_callback = None
-            self._remove_timeout()
-            assert release_callback is not None
-            self.client._start_pooled(self.request, release_callback, final_callback, retry_of=self)
+            self._hand_over(retry_of=self)
             return
         # As simple_httpclient's _handle_exception reports a closed stream.
         real_error = error.real_error
@@ -1403,36 +1588,43 @@ class _QuickExchange(httputil.HTTPMessageDelegate):
 
     def _on_response(self, complete: bool) -> None:
         pooled = self.pooled
-        if self.final_callback is None or pooled is None:
-            return
+        headers = self.headers
+        assert pooled is not None and headers is not None
         self.pooled = None
         self._remove_timeout()
-        assert self.headers is not None
+        raw = self._raw
         self.client._stream_pool.release_after_response(
             pooled,
             response_complete=complete,
-            request_headers=self.request.headers,
-            response_headers=self.headers,
+            request_headers=raw.headers,
+            response_headers=headers,
         )
-        request = self.request
-        if request.follow_redirects and self.code in _REDIRECT_CODES:
-            release_callback, final_callback = self.release_callback, self.final_callback
-            self.release_callback = self.final_callback = None
-            assert release_callback is not None
-            self.client._start_pooled(request, release_callback, final_callback, finish_from=self)
+        if self.code in _REDIRECT_CODES and self._option("follow_redirects"):
+            self._hand_over(finish_from=self)
             return
+        # The first request of a redirect chain, as in simple_httpclient's
+        # finish() (set on the HTTPRequest itself).
+        original_request = getattr(raw, "original_request", None) or self.request
         self._deliver(
             HTTPResponse(
-                getattr(request, "original_request", request),
+                original_request,
                 self.code,
                 reason=self.reason,
-                headers=self.headers,
+                headers=headers,
                 request_time=self.io_loop.time() - self.start_time,
                 start_time=self.start_wall_time,
                 buffer=BytesIO(self.body()),
-                effective_url=request.url,
+                effective_url=raw.url,
             )
         )
+
+    def _hand_over(self, **hand_over: Any) -> None:
+        # simple_httpclient's own path takes the request on from here.
+        release_callback, final_callback = self.release_callback, self.final_callback
+        self.release_callback = self.final_callback = None
+        assert release_callback is not None and final_callback is not None
+        self._remove_timeout()
+        self.client._start_pooled(self.request, release_callback, final_callback, **hand_over)
 
     def _on_timeout(self) -> None:
         self._timeout = None
@@ -1463,7 +1655,7 @@ class _QuickExchange(httputil.HTTPMessageDelegate):
 
     def _remove_timeout(self) -> None:
         if self._timeout is not None:
-            self.io_loop.remove_timeout(self._timeout)
+            self._timeout.disarm()
             self._timeout = None
 
     def _deliver(self, response: HTTPResponse) -> None:
@@ -1477,28 +1669,8 @@ class _QuickExchange(httputil.HTTPMessageDelegate):
             final_callback(response)
 
     def body(self) -> bytes:
-        """The response body read so far."""
+        """The response body read so far (decoded)."""
         return b"".join(self._chunks)
-
-    # -- HTTPMessageDelegate: what HTTP1Connection reports ----------------------------
-
-    def headers_received(
-        self,
-        start_line: Union[httputil.RequestStartLine, httputil.ResponseStartLine],
-        headers: httputil.HTTPHeaders,
-    ) -> None:
-        assert isinstance(start_line, httputil.ResponseStartLine)
-        # An interim (1xx) response's are replaced by the final response's.
-        self.code, self.reason, self.headers = start_line.code, start_line.reason, headers
-
-    def data_received(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
-
-    def finish(self) -> None:
-        self._finished = True
-
-    def on_connection_close(self) -> None:
-        self._connection_lost = True
 
 
 class KeepAliveHTTPClient(SimpleAsyncHTTPClient):
