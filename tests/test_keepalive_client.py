@@ -1258,6 +1258,29 @@ async def test_truncated_response_on_a_pooled_connection_is_not_retried(
     assert client.pool_stats().retries == 0
 
 
+@pytest.mark.parametrize(
+    "garbage",
+    [b"HTTP/1.1 2x0 Nope\r\n\r\n", b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n"],
+    ids=["bad-status-line", "bad-field"],
+)
+async def test_malformed_response_on_a_pooled_connection_is_not_retried(
+    harness: Harness, garbage: bytes
+) -> None:
+    """Bytes of a response arrived, so the request may have been acted on:
+    a GET fails (as with stock) instead of being sent again."""
+
+    def script(request: ReceivedRequest) -> Reply:
+        return raw_response() if request.position == 0 else Reply(garbage, "close")
+
+    server, base = harness.scripted_server(script)
+    client = harness.client()
+    await fetch(client, base + "/")
+    with pytest.raises(HTTPStreamClosedError):
+        await fetch(client, base + "/")
+    assert len(server.requests) == 2
+    assert client.pool_stats().retries == 0
+
+
 async def test_idle_connection_closed_by_the_server_is_noticed(harness: Harness) -> None:
     """Closed while idle (no Connection: close announced): the pool sees the
     close before reusing it, so even a POST goes out on a new connection."""

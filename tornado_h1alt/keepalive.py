@@ -1145,14 +1145,6 @@ class _PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
         if lease is not None:
             self._pool.release(lease, False, 0.0)
 
-    def on_connection_close(self) -> None:
-        stream = getattr(self, "stream", None)
-        if self.final_callback is not None and stream is not None:
-            error = stream.error or HTTPStreamClosedError("Connection closed")
-            if self._maybe_retry(error):
-                return
-        super().on_connection_close()
-
     def _handle_exception(
         self,
         typ: Optional[Type[BaseException]],
