@@ -26,6 +26,7 @@ from tornado.tcpserver import TCPServer
 from tornado.testing import bind_unused_port
 
 import tornado_h1alt
+import tornado_h1alt.connection as connection_module
 
 # Generous: only reached if the engine hangs, never on the expected path.
 HANG_GUARD = 5.0
@@ -336,6 +337,34 @@ async def test_chunked_request_body_delivered_intact(serve: Callable[..., int]) 
     assert response.status == 200
     assert response.body == body
     assert response.header("X-Seen-Transfer-Encoding") == "chunked"
+
+
+async def test_buffered_small_chunks_are_read_together_and_never_past_the_body(
+    serve: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 400 small chunks and a pipelined request, sent at once: the server
+    # reads the chunks many at a time (readable_from), not one read each,
+    # and the next request is still served whole.
+    reads: List[Any] = []
+    real_read_for = connection_module.read_for
+
+    def counting_read_for(stream: Any, want: Any, stops_at_limits: bool) -> Any:
+        reads.append(want)
+        return real_read_for(stream, want, stops_at_limits)
+
+    monkeypatch.setattr(connection_module, "read_for", counting_read_for)
+    pieces = [b"%03d" % n for n in range(400)]
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    data, closed = await exchange(
+        serve(),
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunked
+        + b"GET /uri/next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    first, second = parse_responses(data)
+    assert first.body == b"".join(pieces)
+    assert second.body == b"/uri/next" and closed
+    assert len(reads) < 40  # one read per chunk would be over 400
 
 
 async def test_content_length_request_body(serve: Callable[..., int]) -> None:

@@ -791,3 +791,86 @@ def test_one_pass_head_parse_equals_line_by_line(
     finally:
         _abnf.plain_head = saved
     assert fast == slow
+
+
+# -- readable_from: wider reads of a chunked body, never past its end ---------------------
+
+CHUNK_EXTENSIONS = st.sampled_from([b"", b";name=value", b";x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.binary(min_size=1, max_size=40), max_size=8),
+    extensions=st.lists(CHUNK_EXTENSIONS, min_size=9, max_size=9),
+    trailers=st.sampled_from([b"", b"T: v\r\n"]),
+    segments=st.lists(st.integers(min_value=1, max_value=120), min_size=1, max_size=12),
+    # What follows may look like more chunks (a smuggling attempt, or garbage).
+    after=st.sampled_from([NEXT_MESSAGE, b"3\r\nabc\r\n0\r\n\r\n", b"\r\n3\r\nabc\r\n"]),
+)
+def test_readable_from_never_passes_the_message_end(
+    pieces: List[bytes],
+    extensions: List[bytes],
+    trailers: bytes,
+    segments: List[int],
+    after: bytes,
+) -> None:
+    # The adapter peeks at what the peer has sent (in segments of any size)
+    # and reads as much as readable_from allows, or else what wants() asks
+    # for; the body must come out whole and the next message untouched.
+    body = b"".join(
+        b"%x%s\r\n%s\r\n" % (len(piece), extension, piece)
+        for piece, extension in zip(pieces, extensions)
+    )
+    message = CHUNKED_HEAD + body + b"0\r\n" + trailers + b"\r\n"
+    stream = message + after
+    reader = MessageReader(is_response=False)
+    position = arrived = widened = 0
+    received = b""
+    sizes = iter(segments)
+    while not reader.done:
+        event = reader.next_event()
+        if isinstance(event, Data):
+            received += event.data
+        if event is not None:
+            continue
+        arrived = min(max(arrived, position) + next(sizes, 64), len(stream))
+        lookahead = stream[position:arrived]
+        size = reader.readable_from(lookahead)
+        assert position + size <= len(message), "read past the end of the message"
+        want = reader.wants()
+        if size and isinstance(want, ReadBytes) and size > want.size:
+            end = position + size
+            widened += 1
+        elif isinstance(want, (ReadUntilRegex, ReadLine)):
+            pattern = want.pattern if isinstance(want, ReadUntilRegex) else b"\n"
+            match = re.compile(pattern).search(stream, position)
+            assert match is not None
+            end = match.end()
+        else:
+            end = min(position + want.size, len(stream))
+        reader.receive_data(stream[position:end])
+        position = end
+    assert received == b"".join(pieces)
+    assert position == len(message)
+    assert reader.trailing_data == b""
+
+
+def test_readable_from_takes_every_whole_chunk_buffered() -> None:
+    reader = MessageReader(is_response=False)
+    reader.receive_data(CHUNKED_HEAD)
+    assert isinstance(reader.next_event(), Head)
+    assert reader.next_event() is None
+    chunks = b"".join(b"3\r\n%s\r\n" % (b"%03d" % n) for n in range(50))
+    # Everything up to the last chunk's line, and part of a chunk's data
+    # (it is inside the body too), but not the last chunk or what follows.
+    assert reader.readable_from(chunks + b"0\r\n\r\n" + NEXT_MESSAGE) == len(chunks)
+    assert reader.readable_from(chunks + b"5\r\nab") == len(chunks) + len(b"5\r\nab")
+    assert reader.readable_from(chunks + b"5\r") == len(chunks)  # a line not yet whole
+    # A malformed line stops the count; parsing it later refuses it.
+    assert reader.readable_from(b"3\r\nabc\r\nzz\r\n") == len(b"3\r\nabc\r\n")
+    assert reader.readable_from(b"3\nabc\r\n") == 0  # bare LF
+    # Outside a chunked body there is nothing to vouch for.
+    plain = MessageReader(is_response=False)
+    plain.receive_data(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+    assert isinstance(plain.next_event(), Head)
+    assert plain.readable_from(b"abcde" + NEXT_MESSAGE) == 0

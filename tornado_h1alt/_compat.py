@@ -20,6 +20,7 @@ __all__ = [
     "COALESCES_BODY_PIECES",
     "DEFAULT_CLIENT_USER_AGENT",
     "QUICK_POOLED_EXCHANGE",
+    "peek_buffered",
     "error_text",
     "WRITE_CALLBACKS_SUPPORTED",
     "to_native_str",
@@ -184,3 +185,21 @@ DEFAULT_CLIENT_USER_AGENT: Optional[str] = (
 # coroutine request path).  On 5.1 every request takes simple_httpclient's
 # own path.
 QUICK_POOLED_EXCHANGE = TORNADO_VERSION >= (6, 0)
+
+
+def peek_buffered(stream: Any, limit: int) -> bytes:
+    """Up to ``limit`` bytes the IOStream has received and nobody has read yet,
+    without consuming them (b"" when it holds none, or keeps them otherwise).
+
+    Every IOStream from 5.1 to 6.6 keeps them in the bytearray
+    ``_read_buffer``: from ``_read_buffer_pos`` before 6.3, from its start
+    since, ``_read_buffer_size`` of them.
+    """
+    size = getattr(stream, "_read_buffer_size", 0)
+    buffer = getattr(stream, "_read_buffer", None)
+    if not size or not isinstance(buffer, bytearray):
+        return b""
+    start = getattr(stream, "_read_buffer_pos", 0)
+    # Views released at once: IOStream resizes the bytearray later.
+    with memoryview(buffer) as view, view[start : start + min(size, limit)] as part:
+        return part.tobytes()

@@ -307,6 +307,21 @@ def _single_content_length(fields: Fields, length: int) -> Fields:
     ]
 
 
+def _chunk_size(line: bytes) -> int:
+    """The size on a chunk-size line (LF included), or -1 if the line is invalid."""
+    # RFC 9112 7.1: chunk lines end in CRLF; a bare LF here is where parsers
+    # disagree, so it is refused.
+    if not line.endswith(b"\r\n"):
+        return -1
+    match = _abnf.chunk_size_line.fullmatch(line[:-2].decode("latin-1"))
+    # Sixteen hex digits already exceed any sane body; more would only be an
+    # overflow attempt against other parsers.
+    if match is None or len(match.group(1)) > 16:
+        return -1
+    # RFC 9112 7.1.1: unrecognised chunk extensions MUST be ignored.
+    return int(match.group(1), 16)
+
+
 class _Phase:
     """The reader's position inside one message; see `MessageReader`."""
 
@@ -437,6 +452,53 @@ class MessageReader:
         if phase == _Phase.UNTIL_CLOSE:
             return ReadUntilClose(self.chunk_size)
         raise AssertionError("the message is complete; nothing to read")
+
+    def readable_from(self, lookahead: bytes) -> int:
+        """How many bytes of ``lookahead`` surely belong to this message's chunked body.
+
+        ``lookahead`` is what the peer has sent after the bytes this reader
+        holds, seen without being consumed (IOStream's buffer, peeked).
+        The answer covers whole chunk-size lines and chunk data, never the
+        last chunk or the trailers after it, so reading that many bytes
+        never takes a byte of the next message, however the peer frames
+        it.  It lets the adapter read many small chunks at once instead of
+        one per chunk.  0 outside a chunked body, or when nothing more is
+        certain (an incomplete or malformed line: the normal reads find
+        out which, and a malformed one is refused when it is parsed).
+        """
+        phase = self._phase
+        if phase not in (_Phase.CHUNK_SIZE, _Phase.CHUNK_DATA, _Phase.CHUNK_END):
+            return 0
+        held = len(self._data) - self._pos
+        buffer = self._data[self._pos :] + lookahead if held else lookahead
+        remaining = self._remaining
+        pos = safe = 0
+        while True:
+            if phase == _Phase.CHUNK_DATA:
+                if len(buffer) - pos < remaining:
+                    safe = len(buffer)  # part of this chunk's data: still inside
+                    break
+                pos += remaining
+                phase = _Phase.CHUNK_END
+                safe = pos
+            elif phase == _Phase.CHUNK_END:
+                if not buffer.startswith(b"\r\n", pos):
+                    break
+                pos += 2
+                phase = _Phase.CHUNK_SIZE
+                safe = pos
+            else:
+                end = buffer.find(b"\n", pos, pos + MAX_CHUNK_LINE + 1)
+                size = -1 if end < 0 else _chunk_size(buffer[pos : end + 1])
+                if size <= 0:
+                    # Incomplete or malformed (-1), or the last chunk (0),
+                    # after which only the trailers' parse finds the end.
+                    break
+                pos = end + 1
+                remaining = size
+                phase = _Phase.CHUNK_DATA
+                safe = pos
+        return max(safe - held, 0)
 
     # -- output --------------------------------------------------------------
 
@@ -599,18 +661,9 @@ class MessageReader:
             return False
         if end > MAX_CHUNK_LINE:
             raise ProtocolError("chunk size line too long")
-        # RFC 9112 7.1: chunk lines end in CRLF; a bare LF here is where
-        # parsers disagree, so it is refused.
-        if end == 0 or self._data[self._pos + end - 1] != 0x0D:
+        size = _chunk_size(self._take(end + 1))
+        if size < 0:
             raise ProtocolError("invalid chunk size")
-        line = self._take(end + 1)[:-2].decode("latin-1")
-        match = _abnf.chunk_size_line.fullmatch(line)
-        # Sixteen hex digits already exceed any sane body; more would only
-        # be an overflow attempt against other parsers.
-        if match is None or len(match.group(1)) > 16:
-            raise ProtocolError("invalid chunk size")
-        # RFC 9112 7.1.1: unrecognised chunk extensions MUST be ignored.
-        size = int(match.group(1), 16)
         if size == 0:
             self._phase = _Phase.TRAILER
             return True

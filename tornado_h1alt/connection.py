@@ -432,6 +432,8 @@ class HTTP1Connection(httputil.HTTPConnection):
             event = reader.next_event()
             if event is None:
                 want = reader.wants()
+                if chunked and isinstance(want, ReadBytes):
+                    want = self._widen_chunked_read(reader, want)
                 read = read_for(stream, want, self._reads_stop_at_limits())
                 if pending and not read.done():
                     await self._deliver(delegate, pending)
@@ -470,6 +472,24 @@ class HTTP1Connection(httputil.HTTPConnection):
             if work >= YIELD_THRESHOLD:
                 work = 0
                 await asyncio.sleep(0)
+
+    def _widen_chunked_read(self, reader: MessageReader, want: ReadBytes) -> ReadBytes:
+        """A read of every whole chunk the stream already holds, not just the next one.
+
+        Small chunks arrive many to a segment; reading them one at a time
+        costs an IOStream read each.  The buffered bytes are peeked, and the
+        reader says how many of them surely belong to this body
+        (`.MessageReader.readable_from`), so the wider read still never
+        takes a byte of the next message.
+        """
+        stream = self.stream
+        if stream is None or not _compat.has_buffered_input(stream):
+            return want
+        lookahead = _compat.peek_buffered(stream, self.params.chunk_size)
+        if len(lookahead) <= want.size:
+            return want
+        size = reader.readable_from(lookahead)
+        return ReadBytes(size) if size > want.size else want
 
     async def _deliver(self, delegate: httputil.HTTPMessageDelegate, pieces: List[bytes]) -> None:
         # Once our response is finished the request body is of no use to
@@ -810,7 +830,7 @@ def read_for(stream: iostream.IOStream, want: Want, stops_at_limits: bool) -> Fu
     else:
         read = stream.read_until(b"\n", max_bytes=want.max_bytes)
     # Any: IOStream's reads are typed Awaitable (5.1: plain Futures).
-    return cast(Future[bytes], read)
+    return cast("Future[bytes]", read)
 
 
 class OutputBatch:
