@@ -34,6 +34,7 @@ from tornado.tcpserver import TCPServer
 from tornado.testing import bind_unused_port
 
 import tornado_h1alt
+import tornado_h1alt.keepalive as keepalive
 from tornado_h1alt.keepalive import (
     ConnectionPool,
     Grant,
@@ -1263,11 +1264,17 @@ async def test_truncated_response_on_a_pooled_connection_is_not_retried(
     [b"HTTP/1.1 2x0 Nope\r\n\r\n", b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n"],
     ids=["bad-status-line", "bad-field"],
 )
+@pytest.mark.parametrize("path", ["quick", "simple_httpclient"])
 async def test_malformed_response_on_a_pooled_connection_is_not_retried(
-    harness: Harness, garbage: bytes
+    harness: Harness, garbage: bytes, path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Bytes of a response arrived, so the request may have been acted on:
-    a GET fails (as with stock) instead of being sent again."""
+    a GET fails (as with stock) instead of being sent again, whichever path
+    the request took on the reused connection."""
+    if path != "quick":
+        monkeypatch.setattr(
+            keepalive._QuickExchange, "start", classmethod(lambda cls, *args: False)
+        )
 
     def script(request: ReceivedRequest) -> Reply:
         return raw_response() if request.position == 0 else Reply(garbage, "close")

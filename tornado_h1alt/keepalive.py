@@ -1145,6 +1145,13 @@ class _PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
         if lease is not None:
             self._pool.release(lease, False, 0.0)
 
+    def on_connection_close(self) -> None:
+        # HTTP1Connection reports a close this way only once the response
+        # has begun (a head, or bytes it could not parse): too late to
+        # resend the request.
+        self._response_started = True
+        super().on_connection_close()
+
     def _handle_exception(
         self,
         typ: Optional[Type[BaseException]],
