@@ -1046,8 +1046,13 @@ class _PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
         # or delivers the response, as it would have on its own path.
         self.start_time, self.start_wall_time = quick.start_time, quick.start_wall_time
         self.code, self.reason, self.headers = quick.code, quick.reason, quick.headers
-        self.chunks = bytearray(quick.body())
         try:
+            # Through its own data_received: it discards a body it will not
+            # deliver, and keeps one in its own container (a list before
+            # Tornado 6.6, a bytearray since).
+            body = quick.body()
+            if body:
+                self.data_received(body)
             self.finish()
         except Exception:
             if not self._handle_exception(*sys.exc_info()):
