@@ -53,9 +53,8 @@ from tornado_h1alt.keepalive import _QuickExchange
 
 QUICK_PATH_EXISTS = tornado.version_info >= (6, 0)
 
-# A known difference, kept visible (see the redirect tests).  Tornado 6.0 to
-# 6.5 keep a response body as a list of pieces (``chunks = []``, joined by
-# ``finish()`` with ``b"".join``); 6.6 keeps a bytearray.
+# (The redirect tests with a body caught a real difference once: Tornado 6.0
+# to 6.5 keep a response body as a list of pieces, 6.6 as a bytearray.)
 # What a fetch is made of, given the server's base URL (a new HTTPRequest
 # per run: the client adds its header fields to the caller's request).
 RequestFactory = Callable[[str], HTTPRequest]
