@@ -61,7 +61,7 @@ from typing import (
 
 import tornado.simple_httpclient
 from tornado import gen, httputil
-from tornado.concurrent import Future
+from tornado.concurrent import Future, future_add_done_callback
 from tornado.httpclient import HTTPRequest, HTTPResponse
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError
@@ -1022,10 +1022,20 @@ class _PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
             max_body_size,
         )
 
-    async def run(self) -> None:
+    def run(self) -> Future[None]:  # type: ignore[override]
+        """simple_httpclient's run(); the stream it still holds when that ends
+        (whichever way) is closed, not pooled.
+
+        Not a coroutine of its own: on Tornado 5.1 run() is a gen.coroutine,
+        and awaiting it from a Task would leave that Task one step short
+        whenever the IOLoop closes right after the response is delivered
+        (as the synchronous HTTPClient's does), which asyncio logs.
+        """
         if self._finish_from is not None:
             self._finish_quick_exchange(self._finish_from)
-            return
+            finished: Future[None] = Future()
+            finished.set_result(None)
+            return finished
         if self._inherited_start is not None:
             # A retry is the same request: its timeouts run from the first try.
             self.start_time, self.start_wall_time = self._inherited_start
@@ -1034,11 +1044,9 @@ class _PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
             # keeps alive by default; the explicit token also asks an
             # HTTP/1.0 server to.
             self.request.headers["Connection"] = "keep-alive"
-        try:
-            await super().run()
-        finally:
-            # Whatever way run() ended, a stream still held is not reusable.
-            self._drop_lease()
+        running: Future[None] = gen.convert_yielded(super().run())
+        future_add_done_callback(running, lambda _: self._drop_lease())
+        return running
 
     def _finish_quick_exchange(self, quick: _QuickExchange) -> None:
         # A response the quick exchange has read (a redirect, usually),
