@@ -418,10 +418,10 @@ class HTTP1Connection(httputil.HTTPConnection):
     ) -> None:
         stream = self.stream
         chunk_size = self.params.chunk_size
-        # Small pieces (tiny chunks of a chunked body) are gathered and handed
-        # over together, whenever we would otherwise wait for the network or
-        # have a chunk_size worth: chunk boundaries carry no meaning, and
-        # this bounds data_received calls however the peer slices its body.
+        # The pieces of a chunked body are gathered and handed over together,
+        # whenever we would otherwise wait for the network or have a
+        # chunk_size worth: chunk boundaries carry no meaning, and this
+        # bounds data_received calls however the peer slices its body.
         pending: List[bytes] = []
         pending_size = 0
         work = 0  # see YIELD_THRESHOLD
@@ -452,6 +452,15 @@ class HTTP1Connection(httputil.HTTPConnection):
                 return
             assert isinstance(event, Data)
             work += len(event.data) + piece_cost
+            if not chunked:
+                # Pieces of a Content-Length (or close-delimited) body are
+                # whole reads, at most chunk_size each: handed over as they
+                # come, as Tornado does, without copying them together.
+                await self._deliver(delegate, [event.data])
+                if work >= YIELD_THRESHOLD:
+                    work = 0
+                    await asyncio.sleep(0)
+                continue
             pending.append(event.data)
             pending_size += len(event.data)
             if pending_size >= chunk_size:
