@@ -94,6 +94,10 @@ class Recorder:
         # absorbed: what makes runtests exit 1 although every test passed.
         self.current_test: Optional[str] = None
         self.escaped_logs: Dict[str, Dict[str, Any]] = {}
+        # Called after each test while it is still the current one (the
+        # client-suite driver collects garbage there, so that a record logged
+        # at collection is attributed to the test that left the garbage).
+        self.after_test: Optional[Callable[[], Any]] = None
 
     def record_log(self, record: logging.LogRecord) -> None:
         key = self.current_test or OUTSIDE_TESTS
@@ -171,6 +175,8 @@ class RecordingResultMixin:
 
     def stopTest(self, test: Any) -> None:
         super().stopTest(test)  # type: ignore[misc]
+        if RECORDER.after_test is not None:
+            RECORDER.after_test()
         RECORDER.current_test = None
 
     def addSuccess(self, test: Any) -> None:

@@ -19,6 +19,10 @@ rebound to `tornado_h1alt.KeepAliveHTTPClient` before any test runs.
 methods that exists is replaced on its own class by ``unittest.skip(reason)``,
 so it is reported as skipped, by name and with its reason.
 
+The outcomes are recorded by the conformance driver's machinery
+(`conformance._driver`: its result mixin, runner wrapper and log catcher),
+with a recorder that also keeps the fetches and every escaped log line.
+
 Tornado's own ``runtests.main()`` then runs, unchanged: its warning filters,
 its ``--httpclient`` option and its rule that a log record no ``ExpectLog``
 absorbed fails the run.  Two things are added around it: ``AsyncHTTPClient.fetch``
@@ -48,187 +52,51 @@ import logging
 import sys
 import traceback
 import unittest
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+from conformance import _driver as base
 
 SUITE_MODULES = ("tornado.test.httpclient_test", "tornado.test.simple_httpclient_test")
 SUBSTITUTED_NAME = "SimpleAsyncHTTPClient"
-OUTSIDE_TESTS = "(outside any test)"
 _DETAIL_LIMIT = 600
 
-# Worst outcome wins when one test reports several (a failing subtest and a
-# tearDown error, say).
-_SEVERITY = {
-    "pass": 0,
-    "skip": 1,
-    "expected_failure": 2,
-    "unexpected_success": 3,
-    "fail": 4,
-    "error": 5,
-}
 
-
-class Recorder:
-    """What the run did, test by test."""
+class ClientSuiteRecorder(base.Recorder):
+    """The conformance driver's recorder, plus the client each test fetched
+    with and every escaped log record's first lines (not only a count)."""
 
     def __init__(self) -> None:
-        self.outcomes: Dict[str, Dict[str, str]] = {}
-        self.details: Dict[str, str] = {}
-        self.collected: List[str] = []
-        self.tests_run: Optional[int] = None
-        self.current_test: Optional[str] = None
+        super().__init__()
         self.fetch_clients: Dict[str, Set[str]] = {}
-        self.escaped_logs: Dict[str, List[str]] = {}
+        self.escaped_log_lines: Dict[str, List[str]] = {}
         self.escaped_log_details: Dict[str, List[str]] = {}
-
-    def record(self, test: Any, outcome: str, message: str = "", detail: str = "") -> None:
-        test_id = test_id_of(test)
-        previous = self.outcomes.get(test_id)
-        if previous is not None and _SEVERITY[previous["outcome"]] >= _SEVERITY[outcome]:
-            return
-        self.outcomes[test_id] = {"outcome": outcome, "message": message}
-        if detail:
-            self.details[test_id] = detail
 
     def record_fetch(self, client: Any) -> None:
         cls = type(client)
         name = f"{cls.__module__}.{cls.__qualname__}"
-        self.fetch_clients.setdefault(self.current_test or OUTSIDE_TESTS, set()).add(name)
+        self.fetch_clients.setdefault(self.current_test or base.OUTSIDE_TESTS, set()).add(name)
 
     def record_log(self, record: logging.LogRecord) -> None:
+        super().record_log(record)
         try:
             message = record.getMessage()
         except Exception:  # a broken log call must not break the run
             message = str(record.msg)
         lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-        key = self.current_test or OUTSIDE_TESTS
+        key = self.current_test or base.OUTSIDE_TESTS
         prefix = f"{record.levelname} {record.name}: "
-        self.escaped_logs.setdefault(key, []).append(prefix + (lines[0] if lines else ""))
+        self.escaped_log_lines.setdefault(key, []).append(prefix + (lines[0] if lines else ""))
         # The first line alone can be too terse ("Task was destroyed but it
         # is pending!" names its task on the next one).
         detail = prefix + " | ".join(lines[:3])
         self.escaped_log_details.setdefault(key, []).append(detail[:_DETAIL_LIMIT])
 
 
-RECORDER = Recorder()
-
-
-class EscapedLogCatcher(logging.Filter):
-    """Attributes each record runtests counts (INFO and up) to the running test.
-
-    It sits where runtests' own LogCounter sits, on the first root handler,
-    so it sees exactly the records no ExpectLog absorbed.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.INFO and not str(record.msg).startswith("logged %d infos"):
-            RECORDER.record_log(record)
-        return True
-
-
-def watch_escaped_logs() -> None:
-    """Install EscapedLogCatcher once runtests has set up logging."""
-    handlers = logging.getLogger().handlers
-    if handlers:
-        handlers[0].addFilter(EscapedLogCatcher())
-
-
-def test_id_of(test: Any) -> str:
-    """The id of a test; a subtest counts as the test method that owns it."""
-    parent = getattr(test, "test_case", None)
-    if type(test).__name__ == "_SubTest" and parent is not None:
-        test = parent
-    return str(test.id())
-
-
-def _first_line(err: Any) -> str:
-    text = "".join(traceback.format_exception_only(err[0], err[1]))
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else err[0].__name__
-
-
-def _detail(err: Any) -> str:
-    return "".join(traceback.format_exception(*err))
-
-
-class RecordingResultMixin:
-    """Mixed in front of runtests' result class: record, then defer to it."""
-
-    def startTest(self, test: Any) -> None:
-        RECORDER.current_test = test_id_of(test)
-        super().startTest(test)  # type: ignore[misc]
-
-    def stopTest(self, test: Any) -> None:
-        super().stopTest(test)  # type: ignore[misc]
-        # What a test left behind is collected now, so that a record logged
-        # at collection (asyncio's "Task was destroyed but it is pending!")
-        # is attributed to that test and not to whichever test runs next.
-        gc.collect()
-        RECORDER.current_test = None
-
-    def addSuccess(self, test: Any) -> None:
-        RECORDER.record(test, "pass")
-        super().addSuccess(test)  # type: ignore[misc]
-
-    def addFailure(self, test: Any, err: Any) -> None:
-        RECORDER.record(test, "fail", _first_line(err), _detail(err))
-        super().addFailure(test, err)  # type: ignore[misc]
-
-    def addError(self, test: Any, err: Any) -> None:
-        RECORDER.record(test, "error", _first_line(err), _detail(err))
-        super().addError(test, err)  # type: ignore[misc]
-
-    def addSkip(self, test: Any, reason: str) -> None:
-        RECORDER.record(test, "skip", str(reason))
-        super().addSkip(test, reason)  # type: ignore[misc]
-
-    def addExpectedFailure(self, test: Any, err: Any) -> None:
-        RECORDER.record(test, "expected_failure", _first_line(err))
-        super().addExpectedFailure(test, err)  # type: ignore[misc]
-
-    def addUnexpectedSuccess(self, test: Any) -> None:
-        RECORDER.record(test, "unexpected_success", "unexpected success")
-        super().addUnexpectedSuccess(test)  # type: ignore[misc]
-
-    def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:
-        if err is not None:
-            failed = issubclass(err[0], getattr(test, "failureException", AssertionError))
-            RECORDER.record(subtest, "fail" if failed else "error", _first_line(err), _detail(err))
-        super().addSubTest(test, subtest, err)  # type: ignore[misc]
-
-
-def iter_tests(suite: Any) -> Iterator[Any]:
-    """The leaf tests of a (nested) suite, in run order."""
-    if isinstance(suite, unittest.TestSuite):
-        for child in suite:
-            yield from iter_tests(child)
-    else:
-        yield suite
-
-
-def wrap_runner_factory(factory: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Wrap runtests.test_runner_factory so that its runner records outcomes."""
-
-    def recording_factory(stderr: Any) -> Any:
-        base_runner = factory(stderr)
-
-        class RecordingRunner(base_runner):  # type: ignore[misc, valid-type]
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(*args, **kwargs)
-                # Tornado 6.6 sets its own result class; older ones the default.
-                base_result: Any = getattr(self, "resultclass", None) or unittest.TextTestResult
-                self.resultclass = type(
-                    "Recording" + base_result.__name__, (RecordingResultMixin, base_result), {}
-                )
-
-            def run(self, test: Any) -> Any:
-                RECORDER.collected = [test_id_of(leaf) for leaf in iter_tests(test)]
-                result = super().run(test)
-                RECORDER.tests_run = result.testsRun
-                return result
-
-        return RecordingRunner
-
-    return recording_factory
+# The conformance driver's result mixin and log catcher find the recorder
+# in their own module.
+RECORDER = ClientSuiteRecorder()
+base.RECORDER = RECORDER
+RECORDER.after_test = gc.collect
 
 
 def substitute_client() -> Dict[str, str]:
@@ -286,11 +154,11 @@ def run_runtests(runtests_args: List[str]) -> Tuple[int, Optional[str]]:
     """Run ``runtests.main()``; return its exit code and, if it crashed, the traceback."""
     import tornado.test.runtests as runtests
 
-    runtests.test_runner_factory = wrap_runner_factory(runtests.test_runner_factory)
+    runtests.test_runner_factory = base.wrap_runner_factory(runtests.test_runner_factory)
     from tornado.options import add_parse_callback
 
     # Runs after runtests' own parse callbacks have set up logging.
-    add_parse_callback(watch_escaped_logs)
+    add_parse_callback(base._watch_escaped_logs)
     sys.argv = [sys.argv[0]] + runtests_args
     try:
         runtests.main()  # type: ignore[no-untyped-call]
@@ -332,14 +200,14 @@ def main(argv: List[str]) -> int:
         "substituted": substituted,
         "skips_applied": skip_report["applied"],
         "skips_absent": skip_report["absent"],
-        "collected": RECORDER.collected,
+        "collected": [test_id for test_id, _ in RECORDER.collected],
         "tests_run": RECORDER.tests_run,
         "outcomes": RECORDER.outcomes,
         "details": RECORDER.details,
         "fetch_clients": {
             test_id: sorted(names) for test_id, names in sorted(RECORDER.fetch_clients.items())
         },
-        "escaped_logs": RECORDER.escaped_logs,
+        "escaped_logs": RECORDER.escaped_log_lines,
         "escaped_log_details": RECORDER.escaped_log_details,
         "exit_code": exit_code,
         "crash": crash,
