@@ -573,7 +573,8 @@ def _read_end(want: object, stream: bytes, pos: int, strict_lines: bool) -> Tupl
 
 
 def read_as_adapter(options: Options, stream: bytes) -> Outcome:
-    """Only what wants() asks for, each read possibly delivered in pieces.
+    """Only what wants() asks for (or, in a chunked body, what readable_from
+    allows of what has arrived), each read possibly delivered in pieces.
 
     Given only that, a reader never holds more than `reader_bound` bytes,
     and never takes a byte past the end of a message it accepts.
@@ -593,10 +594,21 @@ def read_as_adapter(options: Options, stream: bytes) -> Outcome:
     def feed() -> None:
         while session.ending is None:
             pos = state["pos"]
-            end, satisfied = _read_end(session.reader.wants(), stream, pos, options.strict_lines)
+            want = session.reader.wants()
+            end, satisfied = _read_end(want, stream, pos, options.strict_lines)
             if end < 0:
                 session.ending = "error"  # IOStream closes the connection
                 return
+            if isinstance(want, ReadBytes):
+                # As the adapter widens a chunked body's read: it peeks at what
+                # has arrived (at most chunk_size) and reads as much of it as
+                # readable_from vouches for.
+                arrived = min(len(stream) - pos, options.chunk_size)
+                if options.fragment:
+                    arrived = rng.randint(0, arrived)
+                wider = session.reader.readable_from(stream[pos : pos + arrived])
+                if wider > end - pos:
+                    end, satisfied = pos + wider, True
             state["end"] = end
             while pos < end and session.ending is None:
                 size = end - pos

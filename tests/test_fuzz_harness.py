@@ -175,6 +175,24 @@ def test_catches_a_read_past_the_message_end() -> None:
         harness.TestOneInput(harness.encode_input(stream))
 
 
+def test_catches_a_widened_read_past_the_message_end() -> None:
+    # The adapter reads as much of a chunked body as readable_from vouches
+    # for; one that vouched for the last chunk too would take the next bytes
+    # whenever they look like more chunks.
+    class Overeager(MessageReader):  # type: ignore[misc,valid-type]
+        def readable_from(self, lookahead: bytes) -> int:
+            return len(lookahead)
+
+    stream = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\n\r\n" + b"4\r\nnext\r\n0\r\n\r\n" * 4
+    )
+    data = harness.encode_input(stream)
+    harness.TestOneInput(data)
+    with reader_class(Overeager), pytest.raises(AssertionError, match="past the end|next message"):
+        harness.TestOneInput(data)
+
+
 def test_catches_unbounded_buffering() -> None:
     # A head read that ignores max_header_size: the reader refuses the head,
     # but only after holding all of it.
