@@ -736,8 +736,8 @@ SERVER_CLASSES = {"stock-server": STOCK_SERVER, "h1alt-server": H1ALT_SERVER}
 
 
 class Reply(NamedTuple):
-    """What the scripted server does with a request: send ``data``, then
-    keep the connection ("keep"), close it ("close"), or close without
+    """What the scripted server does with a request: send ``data`` (if any),
+    then keep the connection ("keep"), close it ("close"), or close without
     sending anything ("drop")."""
 
     data: bytes
@@ -778,6 +778,8 @@ class ScriptedServer(TCPServer):
         self.open_streams: List[IOStream] = []
         self.requests: List[ReceivedRequest] = []
         self.replies: List[Reply] = []
+        # (connection number, position on it, the request's exact bytes)
+        self.wire: List[Tuple[int, int, bytes]] = []
 
     async def handle_stream(self, stream: IOStream, address: Any) -> None:
         self.connections_opened += 1
@@ -794,11 +796,13 @@ class ScriptedServer(TCPServer):
                 body = await stream.read_bytes(length) if length else b""
                 request = ReceivedRequest(number, index, method, target, body)
                 self.requests.append(request)
+                self.wire.append((number, index, head + body))
                 reply = self.script(request)
                 self.replies.append(reply)
                 if reply.action == "drop":
                     break
-                await stream.write(reply.data)
+                if reply.data:
+                    await stream.write(reply.data)
                 if reply.action == "close":
                     break
                 index += 1

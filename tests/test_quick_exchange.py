@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -45,7 +44,6 @@ from test_keepalive_client import (
 from tornado import httputil
 from tornado.httpclient import HTTPRequest, HTTPResponse
 from tornado.ioloop import IOLoop
-from tornado.iostream import IOStream, StreamClosedError
 from tornado.testing import bind_unused_port
 
 from tornado_h1alt import KeepAliveHTTPClient, _compat
@@ -62,7 +60,6 @@ RequestFactory = Callable[[str], HTTPRequest]
 # in order, its last reply then repeating.  Unlisted targets get `echo`.
 Replies = Dict[str, Union[Reply, List[Reply]]]
 
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)[ \t]*\r\n", re.IGNORECASE)
 
 
 def echo(target: str) -> Reply:
@@ -96,11 +93,11 @@ STREAM_CLOSED = "tornado.simple_httpclient.HTTPStreamClosedError"
 
 
 class RecordingServer(ScriptedServer):
-    """A `ScriptedServer` that also keeps each request's exact bytes.
+    """A `ScriptedServer` answering from a table of replies per target.
 
-    Besides "keep", "close" and "drop", a reply's action may be "hang":
-    nothing is sent, and the server waits for the next request (or the
-    client's close).
+    Its ``wire`` keeps each request's exact bytes.  A reply with no data
+    and the action "hang" sends nothing, and the server waits for the next
+    request (or the client's close).
     """
 
     def __init__(self, replies: Replies) -> None:
@@ -110,45 +107,12 @@ class RecordingServer(ScriptedServer):
             target: list(reply) if isinstance(reply, list) else [reply]
             for target, reply in replies.items()
         }
-        # (connection number, position on it, request head and body)
-        self.wire: List[Tuple[int, int, bytes]] = []
 
     def _answer(self, request: ReceivedRequest) -> Reply:
         replies = self.scripted.get(request.target)
         if not replies:
             return echo(request.target)
         return replies.pop(0) if len(replies) > 1 else replies[0]
-
-    async def handle_stream(self, stream: IOStream, address: Any) -> None:
-        self.connections_opened += 1
-        number = self.connections_opened
-        self.open_streams.append(stream)
-        try:
-            position = 0
-            while True:
-                head = await stream.read_until(b"\r\n\r\n", max_bytes=65536)
-                # Only what the client must send is parsed (the request line and
-                # Content-Length); the rest is kept as bytes, to be compared.
-                method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
-                length = _CONTENT_LENGTH.search(head)
-                body = await stream.read_bytes(int(length.group(1))) if length else b""
-                received = ReceivedRequest(number, position, method, target, body)
-                self.requests.append(received)
-                self.wire.append((number, position, head + body))
-                reply = self.script(received)
-                self.replies.append(reply)
-                if reply.action == "drop":
-                    break
-                if reply.data:
-                    await stream.write(reply.data)
-                if reply.action == "close":
-                    break
-                position += 1
-        except StreamClosedError:
-            pass
-        finally:
-            stream.close()
-            self.open_streams.remove(stream)
 
 
 # -- observing a scenario ---------------------------------------------------------------------
