@@ -491,10 +491,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         (`.MessageReader.readable_from`), so the wider read still never
         takes a byte of the next message.
         """
-        stream = self.stream
-        if stream is None or not _compat.has_buffered_input(stream):
+        if self.stream is None:
             return want
-        lookahead = _compat.peek_buffered(stream, self.params.chunk_size)
+        lookahead = _compat.peek_buffered(self.stream, self.params.chunk_size)
         if len(lookahead) <= want.size:
             return want
         size = reader.readable_from(lookahead)

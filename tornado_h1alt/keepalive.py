@@ -1289,8 +1289,9 @@ def _option(raw: HTTPRequest, defaults: Dict[str, Any], name: str) -> Any:
     return value if value is not None else defaults.get(name)
 
 
-def _is_plain_request(request: HTTPRequest) -> bool:
-    """Whether the quick exchange does for ``request`` all that simple_httpclient would.
+def _is_plain_request(raw: HTTPRequest, defaults: Dict[str, Any]) -> bool:
+    """Whether the quick exchange does for a request (its `_unproxied` parts)
+    all that simple_httpclient would.
 
     Requests with a body producer, streaming or header callbacks,
     ``Expect: 100-continue``, authentication, a network interface or proxy
@@ -1299,16 +1300,14 @@ def _is_plain_request(request: HTTPRequest) -> bool:
     simple_httpclient rejects (an unknown method, a body where none
     belongs) take simple_httpclient's own path.
     """
-    raw, defaults = _unproxied(request)
     for name in _OPTIONS_FOR_THE_FULL_PATH:
-        if getattr(raw, name) is not None or defaults.get(name) is not None:
+        if _option(raw, defaults, name) is not None:
             return False
     for name in _FLAGS_FOR_THE_FULL_PATH:
-        value = getattr(raw, name)
-        if value if value is not None else defaults.get(name):
+        if _option(raw, defaults, name):
             return False
     method = raw.method
-    body = raw.body if raw.body is not None else defaults.get("body")
+    body = _option(raw, defaults, "body")
     if body is None and (method in METHODS_WITH_CONTENT or "Content-Length" in raw.headers):
         # A body framed by the caller's Content-Length, or sent chunked.
         return False
@@ -1357,7 +1356,7 @@ class _QuickExchange:
         raw, defaults = _unproxied(request)
         url = raw.url
         target = _quick_target(url) if isinstance(url, str) else None
-        if target is None or not _is_plain_request(request):
+        if target is None or not _is_plain_request(raw, defaults):
             return False
         pool = client._stream_pool
         ssl_options: Union[None, Dict[str, Any], ssl.SSLContext] = None
