@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tornado_h1alt import _serialize
 from tornado_h1alt._errors import ProtocolError
 from tornado_h1alt._framing import (
     BodyKind,
@@ -554,6 +555,14 @@ def test_encode_head_refuses_cr_lf() -> None:
 )
 def test_status_line_never_carries_an_invalid_reason(code: int, reason: str, line: str) -> None:
     assert status_line(code, reason) == line
+    assert status_line(code, reason) == line  # the second time from the cache
+
+
+def test_status_line_cache_stays_bounded() -> None:
+    # Reasons taken from user input must not grow the cache without bound.
+    for n in range(3 * _serialize._STATUS_LINES_LIMIT):
+        assert status_line(200, "r%d" % n) == "HTTP/1.1 200 r%d" % n
+    assert len(_serialize._STATUS_LINES) <= _serialize._STATUS_LINES_LIMIT
 
 
 def test_body_writer_accounting() -> None:

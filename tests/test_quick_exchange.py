@@ -61,7 +61,6 @@ RequestFactory = Callable[[str], HTTPRequest]
 Replies = Dict[str, Union[Reply, List[Reply]]]
 
 
-
 def echo(target: str) -> Reply:
     """A 200 whose body is the request target, on a kept connection."""
     return raw_response(target.encode("latin-1"))

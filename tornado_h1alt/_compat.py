@@ -122,18 +122,32 @@ _probe = _httputil.HTTPHeaders()
 # 6.5+: the lists, and a lazily filled cache of combined values.
 _COMBINED_DICT = hasattr(_probe, "_dict") and hasattr(_probe, "_as_list")
 _COMBINED_CACHE = hasattr(_probe, "_combined_cache") and hasattr(_probe, "_as_list")
+_LAST_KEY = hasattr(_probe, "_last_key")  # (gone in 6.6)
+# The tables can be filled directly only if they are all there is to an
+# empty HTTPHeaders: then a new one can skip __init__ (whose update() call
+# costs an ABC isinstance check per message) and get its tables set here.
+_FILL_DIRECTLY = (
+    _normalize is not None
+    and (_COMBINED_DICT or _COMBINED_CACHE)
+    and set(vars(_probe))
+    == {"_as_list"}
+    | ({"_dict"} if _COMBINED_DICT else set())
+    | ({"_combined_cache"} if _COMBINED_CACHE else set())
+    | ({"_last_key"} if _LAST_KEY else set())
+)
 del _probe
 
 
 def headers_from_fields(fields: list[tuple[str, str]]) -> _httputil.HTTPHeaders:
     """An HTTPHeaders holding ``fields``, equal to adding them one by one."""
-    headers = _httputil.HTTPHeaders()
-    if _normalize is None or not (_COMBINED_DICT or _COMBINED_CACHE):
+    if not _FILL_DIRECTLY:
+        headers = _httputil.HTTPHeaders()
         for name, value in fields:
             headers.add(name, value)
         return headers
-    as_list: dict[str, list[str]] = headers._as_list
-    norm = ""
+    assert _normalize is not None
+    as_list: dict[str, list[str]] = {}
+    norm = None
     for name, value in fields:
         norm = _normalize(name)
         values = as_list.get(norm)
@@ -141,12 +155,18 @@ def headers_from_fields(fields: list[tuple[str, str]]) -> _httputil.HTTPHeaders:
             as_list[norm] = [value]
         else:
             values.append(value)
+    headers = _httputil.HTTPHeaders.__new__(_httputil.HTTPHeaders)
+    state = headers.__dict__
+    state["_as_list"] = as_list
     if _COMBINED_DICT:
-        combined: dict[str, str] = getattr(headers, "_dict")  # noqa: B009 (absent in 6.5+)
-        for norm_name, values in as_list.items():
-            combined[norm_name] = values[0] if len(values) == 1 else ",".join(values)
-    if fields and hasattr(headers, "_last_key"):
-        setattr(headers, "_last_key", norm)  # noqa: B010 (absent in 6.6)
+        state["_dict"] = {
+            norm_name: values[0] if len(values) == 1 else ",".join(values)
+            for norm_name, values in as_list.items()
+        }
+    if _COMBINED_CACHE:
+        state["_combined_cache"] = {}
+    if _LAST_KEY:
+        state["_last_key"] = norm
     return headers
 
 

@@ -128,8 +128,8 @@ def received_framing(
     this is where request smuggling is stopped, so every rule errs on the
     side of refusing.
     """
-    transfer_encoding = field_values(fields, "transfer-encoding")
-    content_length = field_values(fields, "content-length")
+    transfer_encoding = fields.get("transfer-encoding", _NONE)
+    content_length = fields.get("content-length", _NONE)
 
     if is_response:
         if 100 <= status_code < 200 and (transfer_encoding or content_length):
@@ -163,11 +163,13 @@ def received_framing(
 
 def request_keeps_alive(version: Tuple[int, int], fields: FieldIndex) -> bool:
     """Whether the connection may carry another request after this one (RFC 9112 9.3)."""
-    if version < (1, 1) and field_values(fields, "transfer-encoding"):
+    if version < (1, 1) and "transfer-encoding" in fields:
         # RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding MUST be
         # treated as if its framing were faulty and the connection closed
         # after processing it (a 1.0 intermediary may have mangled it).
         return False
+    if "connection" not in fields:
+        return version >= (1, 1)  # the default: persistent from 1.1 on
     options = connection_options(fields)
     if "close" in options:
         return False
@@ -186,6 +188,8 @@ def response_keeps_alive(version: Tuple[int, int], fields: FieldIndex, framing: 
 def _declared_length(content_length: Optional[str]) -> Optional[int]:
     if content_length is None:
         return None
+    if content_length.isdigit() and content_length.isascii():
+        return int(content_length)  # (ASCII isdigit() is exactly 1*DIGIT)
     if not _abnf.digits.fullmatch(content_length):
         raise ValueError("invalid Content-Length %r" % content_length)
     return int(content_length)

@@ -17,7 +17,6 @@ from ._framing import (
     BodyKind,
     FieldIndex,
     Framing,
-    field_values,
     index_fields,
     received_framing,
     request_keeps_alive,
@@ -74,6 +73,11 @@ def line_read_pattern(max_bytes: int) -> bytes:
     `head_read_pattern`, IOStream's own ``max_bytes`` would close the
     stream first).  Anchored, linear."""
     return rb"\A(?:[^\n]*\n|[\s\S]{%d})" % max_bytes
+
+
+@functools.lru_cache(maxsize=16)
+def _head_want(max_header_size: int) -> ReadUntilRegex:
+    return ReadUntilRegex(head_read_pattern(max_header_size), max_header_size)
 
 
 # What is buffered of a chunk-size line when only its LF is missing.
@@ -212,8 +216,8 @@ def _split_lines(block: str) -> List[str]:
 def _check_host(version: Tuple[int, int], index: FieldIndex) -> None:
     # RFC 9112 3.2: a server MUST respond 400 to an HTTP/1.1 request that
     # lacks a Host field, has more than one, or has an invalid value.
-    hosts = field_values(index, "host")
-    if not hosts:
+    hosts = index.get("host")
+    if hosts is None:
         if version >= (1, 1):
             raise ProtocolError("Missing Host header")
         return
@@ -223,14 +227,27 @@ def _check_host(version: Tuple[int, int], index: FieldIndex) -> None:
         raise ProtocolError("Invalid Host header: %r" % hosts[0])
 
 
-def _plain_fields(lines: List[str]) -> Fields:
-    # Lines already known to be well-formed field lines (_abnf.plain_head):
-    # only split and strip.
+def _plain_fields(lines: List[str]) -> Tuple[Fields, FieldIndex]:
+    # Field lines already known to be well-formed (_abnf.plain_head), after
+    # the start line: only split and strip, and index them in the same pass
+    # (what index_fields does for the general case).
     fields: Fields = []
-    for line in lines:
+    index: dict[str, List[str]] = {}
+    for line in lines[1:]:
         name, _, value = line.partition(":")
-        fields.append((name, value.strip(" \t")))
-    return fields
+        value = value.strip(" \t")
+        fields.append((name, value))
+        key = name.lower()
+        values = index.get(key)
+        if values is None:
+            index[key] = [value]
+        else:
+            values.append(value)
+    return fields, index
+
+
+# The versions nearly every message carries, parsed once.
+_VERSIONS = {"HTTP/1.1": (1, 1), "HTTP/1.0": (1, 0)}
 
 
 def parse_head(
@@ -245,14 +262,15 @@ def parse_head(
     decides whether the response can have a body.
     """
     text = block.decode("latin-1")
+    index: FieldIndex
     if _abnf.plain_head.fullmatch(text):
         lines = text.split("\r\n")
-        fields = _plain_fields(lines[1:])
+        fields, index = _plain_fields(lines)
     else:
         # Bare LF line ends, obs-fold, or an error to be named precisely.
         lines = _split_lines(text)
         fields = _parse_fields(lines[1:], allow_obs_fold=is_response, what="header")
-    index = index_fields(fields)
+        index = index_fields(fields)
     start_line = lines[0]
     if is_response:
         match = _abnf.status_line.fullmatch(start_line)
@@ -267,7 +285,7 @@ def parse_head(
             raise ProtocolError("Malformed HTTP request line")
         method, target, version_text = match.groups()
         start = (method, target, version_text)
-    version = (int(version_text[5]), int(version_text[7]))
+    version = _VERSIONS.get(version_text) or (int(version_text[5]), int(version_text[7]))
     if version[0] != 1:
         # RFC 9110 15.6.6: 505 for a major version we do not speak.
         raise ProtocolError("Unexpected HTTP version %r" % version_text, 505)
@@ -426,7 +444,7 @@ class MessageReader:
         phase = self._phase
         buffered = len(self._data) - self._pos
         if phase == _Phase.HEAD:
-            return ReadUntilRegex(head_read_pattern(self.max_header_size), self.max_header_size)
+            return _head_want(self.max_header_size)
         if phase == _Phase.LENGTH:
             return ReadBytes(min(self._remaining, self.chunk_size))
         if phase == _Phase.CHUNK_DATA:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import http
 import re
-from typing import Iterable, Optional, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 from . import _abnf
 from ._framing import BodyKind, Framing
@@ -22,6 +22,13 @@ class OutputError(Exception):
     """The application tried to write a body that contradicts its framing."""
 
 
+# Status lines already checked and formatted, by (code, reason): an
+# application answers with a handful of them.  Bounded, in case reasons
+# come from user input.
+_STATUS_LINES: Dict[Tuple[int, str], str] = {}
+_STATUS_LINES_LIMIT = 256
+
+
 def status_line(code: int, reason: str) -> str:
     """The status line for ``code``, never with a reason the grammar forbids.
 
@@ -33,12 +40,19 @@ def status_line(code: int, reason: str) -> str:
     4), so the response is still sent rather than failed: Tornado 6.5.3+
     does the same in tornado.web, and this gives every Tornado that rule.
     """
+    key = (code, reason)
+    line = _STATUS_LINES.get(key)
+    if line is not None:
+        return line
     if not _abnf.reason_phrase.fullmatch(reason):
         try:
             reason = http.HTTPStatus(code).phrase
         except ValueError:
             reason = "Unknown"
-    return "HTTP/1.1 %d %s" % (code, reason)
+    line = "HTTP/1.1 %d %s" % (code, reason)
+    if len(_STATUS_LINES) < _STATUS_LINES_LIMIT:
+        _STATUS_LINES[key] = line
+    return line
 
 
 def encode_head(start_line: str, fields: Iterable[Tuple[str, str]]) -> bytes:

@@ -113,6 +113,37 @@ class HTTP1Connection(httputil.HTTPConnection):
     `.HTTP1ServerConnection` for servers.
     """
 
+    # Per-exchange fields and their initial values.  Close the connection
+    # once this exchange is over (decided from the request on the server
+    # side and from the response on the client).
+    _disconnect_on_finish = False
+    # Our side's message has been written and flushed (or the connection is
+    # closed / detached); `_finish_waiter` is created only if someone has to
+    # wait for that (see _end_exchange).
+    _finished = False
+    _finish_waiter: Optional[Future[None]] = None
+    _close_callback: Optional[Callable[[], None]] = None
+    _pending_write: Optional[Future[None]] = None
+    _streaming_body = False  # write() was called: the body goes in pieces
+    # Responses held back to go out with the next ones (server only;
+    # HTTP1ServerConnection shares one per stream, see OutputBatch).
+    _output_batch: Optional[OutputBatch] = None
+    _body_writer: Optional[BodyWriter] = None
+    # What we know of the request, which shapes the response.
+    _request_method: Optional[str] = None
+    _request_version = (1, 1)
+    _request_start_line: Optional[httputil.RequestStartLine] = None
+    _keep_alive_requested = False  # an HTTP/1.0 client sent "Connection: keep-alive"
+    # True from the moment the delegate has seen a head until it has been
+    # given finish() or on_connection_close(): exactly one of the two.
+    _delegate_open = False
+    _header_timed_out = False
+    # The header timer; HTTP1ServerConnection shares one per stream.
+    _head_timer: Optional[HeadTimer] = None
+    _owns_head_timer = False
+    # Whether we put a close callback on the stream (and must take it off).
+    _stream_close_callback_set = False
+
     def __init__(
         self,
         stream: iostream.IOStream,
@@ -141,34 +172,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         )
         self._body_timeout = params.body_timeout
         self._state = ExchangeState()
-        # Close the connection once this exchange is over (decided from the
-        # request on the server side and from the response on the client).
-        self._disconnect_on_finish = False
-        # Resolves when our side's message has been written and flushed
-        # (or the connection is closed / detached).
-        self._finish_future: Future[None] = Future()
-        self._close_callback: Optional[Callable[[], None]] = None
-        self._pending_write: Optional[Future[None]] = None
-        self._streaming_body = False  # write() was called: the body goes in pieces
         # A server answers an oversized head or line with 414/431/400; a
         # client keeps Tornado's contract (IOStream's UnsatisfiableReadError).
         self._answers_oversize = not is_client
-        # Responses held back to go out with the next ones (server only;
-        # HTTP1ServerConnection shares one per stream, see OutputBatch).
-        self._output_batch: Optional[OutputBatch] = None
-        self._body_writer: Optional[BodyWriter] = None
-        # What we know of the request, which shapes the response.
-        self._request_method: Optional[str] = None
-        self._request_version = (1, 1)
-        self._request_start_line: Optional[httputil.RequestStartLine] = None
-        self._keep_alive_requested = False  # an HTTP/1.0 client sent "Connection: keep-alive"
-        self._delegate_open = False
-        self._header_timed_out = False
-        # The header timer; HTTP1ServerConnection shares one per stream.
-        self._head_timer: Optional[HeadTimer] = None
-        self._owns_head_timer = False
-        # Whether we put a close callback on the stream (and must take it off).
-        self._stream_close_callback_set = False
+        # The other per-exchange fields start at their class-level defaults
+        # (below): one exchange per request makes this constructor hot.
         if is_client:
             # As with Tornado's engine, the connection takes the stream's
             # close callback over from whoever set it (simple_httpclient sets
@@ -217,17 +225,19 @@ class HTTP1Connection(httputil.HTTPConnection):
             if self._state.read is State.CLOSED:
                 # The delegate closed the connection from headers_received.
                 raise iostream.StreamClosedError()
-            if not self.is_client:
-                self._maybe_send_continue(head)
             reader.max_body_size = self._max_body_size
             self._state.process(Side.READ, Event.BODY)
-            if head.framing.kind is BodyKind.NONE or (
-                head.framing.kind is BodyKind.LENGTH and head.framing.length == 0
+            framing = head.framing
+            if framing.kind is BodyKind.NONE or (
+                framing.kind is BodyKind.LENGTH and framing.length == 0
             ):
                 # No body (most requests): its end is already known.
                 reader.next_event()
-            elif not await self._read_body(reader, delegate):
-                return False
+            else:
+                if not self.is_client:
+                    self._maybe_send_continue(head)
+                if not await self._read_body(reader, delegate):
+                    return False
             self._state.process(Side.READ, Event.END)
             if self.is_client or self._state.write is not State.DONE:
                 try:
@@ -242,14 +252,11 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._delegate_open = False
             # While the application produces its response, the stream is not
             # being read, so only a close callback notices a vanished peer.
-            if (
-                not self._finish_future.done()
-                and self.stream is not None
-                and not self.stream.closed()
-            ):
+            if not self._finished and self.stream is not None and not self.stream.closed():
                 self.stream.set_close_callback(self._on_connection_close)
                 self._stream_close_callback_set = True
-                await self._finish_future
+                waiter = self._finish_waiter = Future()
+                await waiter
             if self.is_client and self._disconnect_on_finish:
                 self.close()
             return self.stream is not None and not self.stream.closed()
@@ -382,11 +389,10 @@ class HTTP1Connection(httputil.HTTPConnection):
     def _maybe_send_continue(self, head: Head) -> None:
         # RFC 9110 10.1.1: the expectation is case-insensitive, is only sent
         # to HTTP/1.1 clients, and is pointless if there is no content to
-        # ask for or our response has already been sent.
+        # ask for (the caller only asks when there is) or our response has
+        # already been sent.
         if (
             head.version >= (1, 1)
-            and head.framing.kind is not BodyKind.NONE
-            and not (head.framing.kind is BodyKind.LENGTH and head.framing.length == 0)
             and self._state.write is State.IDLE
             and any(
                 name.lower() == "expect" and value.lower() == "100-continue"
@@ -577,8 +583,15 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._close_callback = None
         if callback is not None:
             callback()
-        _resolve(self._finish_future)
+        self._end_exchange()
         self._clear_callbacks()
+
+    def _end_exchange(self) -> None:
+        # Several paths (close, detach, the last write flushed) may each be
+        # the one that ends our side; the first wins.
+        self._finished = True
+        if self._finish_waiter is not None:
+            _resolve(self._finish_waiter)
 
     def close(self) -> None:
         """Close the connection."""
@@ -586,7 +599,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             self._close_stream()
         self._state.close()
         self._clear_callbacks()
-        _resolve(self._finish_future)
+        self._end_exchange()
 
     def _close_stream(self) -> None:
         # Responses held for earlier pipelined requests were complete: they
@@ -610,7 +623,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             self._output_batch.flush()  # the new owner writes after our responses
         self._state.detach()
         self.stream = None  # type: ignore[assignment]
-        _resolve(self._finish_future)
+        self._end_exchange()
         return stream
 
     def set_body_timeout(self, timeout: float) -> None:
@@ -711,11 +724,12 @@ class HTTP1Connection(httputil.HTTPConnection):
     def _write_bytes(
         self, data: bytes, callback: Optional[Callable[[], None]] = None
     ) -> Future[None]:
-        future: Future[None] = Future()
         if callback is not None:
             _compat.warn_write_callback()
             callback = _compat.wrap_callback(callback)
+        future: Future[None]
         if self.stream is None or self.stream.closed():
+            future = Future()
             future.set_exception(iostream.StreamClosedError())
             future.exception()  # retrieved: nobody has to await a failed write
             return future
@@ -731,12 +745,20 @@ class HTTP1Connection(httputil.HTTPConnection):
             self._pending_write = None
             if callback is not None:
                 self.stream.io_loop.add_callback(callback)
-            _resolve(future)
+            future = Future()
+            future.set_result(None)
             return future
-        self._pending_write = self._write_through(data)
+        written = self._pending_write = self._write_through(data)
+        if callback is None and written.done() and not written.cancelled():
+            if written.exception() is None:
+                # Flushed already, as a small write usually is: the stream's
+                # own resolved Future says so, and there is nothing to wait for.
+                self._pending_write = None
+                return written
+        future = Future()
         io_loop = self.stream.io_loop
         future_add_done_callback(
-            self._pending_write,
+            written,
             lambda written: self._on_write_complete(written, future, callback, io_loop),
         )
         return future
@@ -803,7 +825,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         if not self.is_client and self._disconnect_on_finish:
             self.close()
             return
-        _resolve(self._finish_future)
+        self._end_exchange()
 
 
 def head_fields(headers: httputil.HTTPHeaders) -> List[Tuple[str, str]]:
