@@ -846,6 +846,10 @@ def test_readable_from_never_passes_the_message_end(
         lookahead = stream[position:arrived]
         size = reader.readable_from(lookahead)
         assert position + size <= len(message), "read past the end of the message"
+        # The same bytes seen in place, inside a larger buffer (as the
+        # adapter peeks at IOStream's bytearray without copying it).
+        framed = bytearray(b"\r\n0\r\n" + lookahead + b"0\r\n\r\n")
+        assert reader.readable_from(framed, 5, 5 + len(lookahead)) == size
         want = reader.wants()
         if size and isinstance(want, ReadBytes) and size > want.size:
             end = position + size

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import warnings
-from typing import Any, Callable, Optional, Tuple, Type
+from typing import Any, Callable, Optional, Tuple, Type, Union
 
 import tornado
 import tornado.gen
@@ -207,9 +207,11 @@ DEFAULT_CLIENT_USER_AGENT: Optional[str] = (
 QUICK_POOLED_EXCHANGE = TORNADO_VERSION >= (6, 0)
 
 
-def peek_buffered(stream: Any, limit: int) -> bytes:
+def peek_buffered(stream: Any, limit: int) -> Tuple[Union[bytearray, bytes], int, int]:
     """Up to ``limit`` bytes the IOStream has received and nobody has read yet,
-    without consuming them (b"" when it holds none, or keeps them otherwise).
+    without consuming or copying them: ``(buffer, start, end)``, the bytes
+    being ``buffer[start:end]`` (an empty range when it holds none, or keeps
+    them otherwise).  Only valid until the stream next reads.
 
     Every IOStream from 5.1 to 6.6 keeps them in the bytearray
     ``_read_buffer``: from ``_read_buffer_pos`` before 6.3, from its start
@@ -218,8 +220,6 @@ def peek_buffered(stream: Any, limit: int) -> bytes:
     size = getattr(stream, "_read_buffer_size", 0)
     buffer = getattr(stream, "_read_buffer", None)
     if not size or not isinstance(buffer, bytearray):
-        return b""
+        return b"", 0, 0
     start = getattr(stream, "_read_buffer_pos", 0)
-    # Views released at once: IOStream resizes the bytearray later.
-    with memoryview(buffer) as view, view[start : start + min(size, limit)] as part:
-        return part.tobytes()
+    return buffer, start, start + min(size, limit)

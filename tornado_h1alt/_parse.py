@@ -471,52 +471,64 @@ class MessageReader:
             return ReadUntilClose(self.chunk_size)
         raise AssertionError("the message is complete; nothing to read")
 
-    def readable_from(self, lookahead: bytes) -> int:
+    def readable_from(
+        self, lookahead: Union[bytes, bytearray], start: int = 0, end: Optional[int] = None
+    ) -> int:
         """How many bytes of ``lookahead`` surely belong to this message's chunked body.
 
         ``lookahead`` is what the peer has sent after the bytes this reader
-        holds, seen without being consumed (IOStream's buffer, peeked).
-        The answer covers whole chunk-size lines and chunk data, never the
-        last chunk or the trailers after it, so reading that many bytes
-        never takes a byte of the next message, however the peer frames
-        it.  It lets the adapter read many small chunks at once instead of
-        one per chunk.  0 outside a chunked body, or when nothing more is
-        certain (an incomplete or malformed line: the normal reads find
-        out which, and a malformed one is refused when it is parsed).
+        holds, seen without being consumed (IOStream's buffer, peeked):
+        ``lookahead[start:end]``, given as a buffer and bounds so that the
+        adapter need not copy it.  The answer covers whole chunk-size lines
+        and chunk data, never the last chunk or the trailers after it, so
+        reading that many bytes never takes a byte of the next message,
+        however the peer frames it.  It lets the adapter read many small
+        chunks at once instead of one per chunk.  0 outside a chunked body,
+        or when nothing more is certain (an incomplete or malformed line:
+        the normal reads find out which, and a malformed one is refused when
+        it is parsed).
         """
         phase = self._phase
         if phase not in (_Phase.CHUNK_SIZE, _Phase.CHUNK_DATA, _Phase.CHUNK_END):
             return 0
+        if end is None:
+            end = len(lookahead)
         held = len(self._data) - self._pos
-        buffer = self._data[self._pos :] + lookahead if held else lookahead
+        buffer: Union[bytes, bytearray]
+        if held:
+            # (Rare: the reads usually stop where the reader holds nothing.)
+            buffer = self._data[self._pos :] + lookahead[start:end]
+            pos, limit = 0, len(buffer)
+        else:
+            buffer, pos, limit = lookahead, start, end
+        first = safe = pos
         remaining = self._remaining
-        pos = safe = 0
         while True:
             if phase == _Phase.CHUNK_DATA:
-                if len(buffer) - pos < remaining:
-                    safe = len(buffer)  # part of this chunk's data: still inside
+                if limit - pos < remaining:
+                    safe = limit  # part of this chunk's data: still inside
                     break
                 pos += remaining
                 phase = _Phase.CHUNK_END
                 safe = pos
             elif phase == _Phase.CHUNK_END:
-                if not buffer.startswith(b"\r\n", pos):
+                if not buffer.startswith(b"\r\n", pos, limit):
                     break
                 pos += 2
                 phase = _Phase.CHUNK_SIZE
                 safe = pos
             else:
-                end = buffer.find(b"\n", pos, pos + MAX_CHUNK_LINE + 1)
-                size = -1 if end < 0 else _chunk_size(buffer[pos : end + 1])
+                line_end = buffer.find(b"\n", pos, min(pos + MAX_CHUNK_LINE + 1, limit))
+                size = -1 if line_end < 0 else _chunk_size(bytes(buffer[pos : line_end + 1]))
                 if size <= 0:
                     # Incomplete or malformed (-1), or the last chunk (0),
                     # after which only the trailers' parse finds the end.
                     break
-                pos = end + 1
+                pos = line_end + 1
                 remaining = size
                 phase = _Phase.CHUNK_DATA
                 safe = pos
-        return max(safe - held, 0)
+        return max(safe - first - held, 0)
 
     # -- output --------------------------------------------------------------
 
@@ -647,12 +659,17 @@ class MessageReader:
 
     def _take(self, count: int) -> bytes:
         pos = self._pos
-        if pos == 0 and count >= len(self._data):
-            data = self._data  # exactly what was received: no copy
-        else:
-            data = self._data[pos : pos + count]
-        self._pos = pos + len(data)
-        return data
+        held = self._data
+        if pos + count >= len(held):
+            # Everything held is taken: let go of the buffer at once, so a
+            # large read is not kept alive (by us) while the next one is
+            # allocated.
+            data = held if pos == 0 else held[pos:]  # (whole: no copy)
+            self._data = b""
+            self._pos = 0
+            return data
+        self._pos = pos + count
+        return held[pos : pos + count]
 
     def _find_line_end(self) -> int:
         """Offset (from the unconsumed start) of the next LF, or -1."""

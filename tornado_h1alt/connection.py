@@ -451,6 +451,11 @@ class HTTP1Connection(httputil.HTTPConnection):
                         raise
                     data = b""  # the close is the end of this body
                 reader.receive_data(data)
+                # Held by the reader only, which lets go of it once it is
+                # handed over: a body piece must not stay alive during the
+                # next read (glibc would then give its memory back to the
+                # system and IOStream's next read would fault it in again).
+                del data
                 continue
             if isinstance(event, EndOfMessage):
                 if pending:
@@ -461,8 +466,11 @@ class HTTP1Connection(httputil.HTTPConnection):
             if not chunked:
                 # Pieces of a Content-Length (or close-delimited) body are
                 # whole reads, at most chunk_size each: handed over as they
-                # come, as Tornado does, without copying them together.
-                await self._deliver(delegate, [event.data])
+                # come, as Tornado does, without copying them together (and
+                # without a coroutine per piece: see _hand_over).
+                result = self._hand_over(delegate, event.data)
+                if result is not None:
+                    await self._await_delegate_result(result)
                 if work >= YIELD_THRESHOLD:
                     work = 0
                     await asyncio.sleep(0)
@@ -499,18 +507,25 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         if self.stream is None:
             return want
-        lookahead = _compat.peek_buffered(self.stream, self.params.chunk_size)
-        if len(lookahead) <= want.size:
+        buffer, start, end = _compat.peek_buffered(self.stream, self.params.chunk_size)
+        if end - start <= want.size:
             return want
-        size = reader.readable_from(lookahead)
+        size = reader.readable_from(buffer, start, end)
         return ReadBytes(size) if size > want.size else want
 
     async def _deliver(self, delegate: httputil.HTTPMessageDelegate, pieces: List[bytes]) -> None:
+        result = self._hand_over(delegate, pieces[0] if len(pieces) == 1 else b"".join(pieces))
+        if result is not None:
+            await self._await_delegate_result(result)
+
+    def _hand_over(self, delegate: httputil.HTTPMessageDelegate, data: bytes) -> Any:
+        """``delegate.data_received(data)``; returns what it returned (None or
+        an awaitable for the caller to await)."""
         # Once our response is finished the request body is of no use to
         # anyone; it is read only to keep the framing in step.
         if self.is_client or self._state.write is not State.DONE:
-            data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            await self._await_delegate(delegate.data_received, data)
+            return self._call_delegate(delegate.data_received, data)
+        return None
 
     async def _send_error_response(self, status: int) -> None:
         if self.stream is None or self.stream.closed() or self._state.write is not State.IDLE:
@@ -540,11 +555,6 @@ class HTTP1Connection(httputil.HTTPConnection):
         except Exception:
             app_log.error("Uncaught exception", exc_info=True)
             raise _DelegateFailed() from None
-
-    async def _await_delegate(self, method: Callable[..., Any], *args: Any) -> None:
-        result = self._call_delegate(method, *args)
-        if result is not None:
-            await self._await_delegate_result(result)
 
     @staticmethod
     async def _await_delegate_result(result: Awaitable[Any]) -> None:
