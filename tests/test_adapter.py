@@ -735,6 +735,25 @@ async def test_write_less_than_content_length(raw_server: Callable[..., RawServe
     assert closed
 
 
+async def test_header_value_given_as_bytes_is_written_as_tornado_writes_it(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    # Tornado accepts bytes values (and names) in HTTPHeaders it writes: it
+    # decodes them as UTF-8 and sends the head as Latin-1, as we do.
+    def respond(recorder: Recorder) -> None:
+        connection = recorder.connection
+        assert connection is not None
+        headers = httputil.HTTPHeaders({"Content-Length": "0"})
+        headers["X-Bytes"] = "caf\xe9".encode()  # type: ignore[assignment]
+        connection.write_headers(httputil.ResponseStartLine("HTTP/1.1", 200, "OK"), headers)
+        connection.finish()
+
+    server = raw_server(respond=respond)
+    data, _ = await exchange(server.port, GET)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nX-Bytes: caf\xe9\r\n" in data
+
+
 @pytest.mark.parametrize("bad", ["a\r\nInjected: 1", "a\nInjected: 1", "a\rInjected: 1"])
 async def test_header_value_with_cr_or_lf_raises(
     raw_server: Callable[..., RawServer], bad: str

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tornado_h1alt import _serialize
+from tornado_h1alt import _parse, _serialize
 from tornado_h1alt._errors import ProtocolError
 from tornado_h1alt._framing import (
     BodyKind,
@@ -32,7 +32,9 @@ from tornado_h1alt._parse import (
     ReadBytes,
     ReadLine,
     ReadUntilRegex,
+    _chunk_size,
     head_read_pattern,
+    parse_head,
 )
 from tornado_h1alt._serialize import BodyWriter, OutputError, encode_head, status_line
 from tornado_h1alt._state import Event, ExchangeState, InvalidTransition, Side, State
@@ -887,3 +889,38 @@ def test_readable_from_takes_every_whole_chunk_buffered() -> None:
     plain.receive_data(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
     assert isinstance(plain.next_event(), Head)
     assert plain.readable_from(b"abcde" + NEXT_MESSAGE) == 0
+
+
+@pytest.mark.parametrize(
+    "line, size",
+    [
+        (b"a\r\n", 10),
+        (b"FfFf\r\n", 0xFFFF),
+        (b"0\r\n", 0),
+        (b"ffffffffffffffff\r\n", 2**64 - 1),  # sixteen digits: the most we take
+        (b"a;name=value\r\n", 10),  # an extension, ignored
+        # What int(x, 16) would take but RFC 9112 7.1's 1*HEXDIG does not:
+        (b"1_0\r\n", -1),
+        (b"+a\r\n", -1),
+        (b"-1\r\n", -1),
+        (b" a\r\n", -1),
+        (b"a \r\n", -1),
+        (b"0x1\r\n", -1),
+        (b"\r\n", -1),
+        (b"1ffffffffffffffff\r\n", -1),  # seventeen digits
+        (b"a\n", -1),  # bare LF
+    ],
+)
+def test_chunk_size_line(line: bytes, size: int) -> None:
+    assert _chunk_size(line) == size
+
+
+def test_host_values_found_valid_are_remembered_within_a_bound() -> None:
+    head = b"GET / HTTP/1.1\r\nHost: %s"
+    for n in range(3 * _parse._VALID_HOSTS_LIMIT):
+        parse_head(head % b"h%d.example" % n, is_response=False)
+    assert len(_parse._VALID_HOSTS) <= _parse._VALID_HOSTS_LIMIT
+    # A remembered value is still the only thing that skips the check.
+    with pytest.raises(ProtocolError, match="Invalid Host header"):
+        parse_head(head % b"h0.example/", is_response=False)
+    parse_head(head % b"h0.example", is_response=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import List, NamedTuple, Optional, Tuple, Union
+from typing import List, NamedTuple, Optional, Set, Tuple, Union
 
 from . import _abnf
 from ._errors import ProtocolError
@@ -223,8 +223,18 @@ def _check_host(version: Tuple[int, int], index: FieldIndex) -> None:
         return
     if len(hosts) > 1 or "," in hosts[0]:
         raise ProtocolError("Multiple host headers not allowed: %r" % ",".join(hosts))
-    if not _abnf.host.fullmatch(hosts[0]):
-        raise ProtocolError("Invalid Host header: %r" % hosts[0])
+    host = hosts[0]
+    if host not in _VALID_HOSTS:
+        if not _abnf.host.fullmatch(host):
+            raise ProtocolError("Invalid Host header: %r" % host)
+        if len(_VALID_HOSTS) < _VALID_HOSTS_LIMIT:
+            _VALID_HOSTS.add(host)
+
+
+# Host values already found valid: a server hears a handful of them.
+# Bounded, since peers choose them.
+_VALID_HOSTS: Set[str] = set()
+_VALID_HOSTS_LIMIT = 256
 
 
 def _plain_fields(lines: List[str]) -> Tuple[Fields, FieldIndex]:
@@ -325,13 +335,21 @@ def _single_content_length(fields: Fields, length: int) -> Fields:
     ]
 
 
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+
+
 def _chunk_size(line: bytes) -> int:
     """The size on a chunk-size line (LF included), or -1 if the line is invalid."""
     # RFC 9112 7.1: chunk lines end in CRLF; a bare LF here is where parsers
     # disagree, so it is refused.
     if not line.endswith(b"\r\n"):
         return -1
-    match = _abnf.chunk_size_line.fullmatch(line[:-2].decode("latin-1"))
+    digits = line[:-2]
+    if 0 < len(digits) <= 16 and not digits.strip(_HEX_DIGITS):
+        # The common line, hex digits only.  (int() alone would also take a
+        # sign, "0x", "_" or spaces; the strip() check has ruled them out.)
+        return int(digits, 16)
+    match = _abnf.chunk_size_line.fullmatch(digits.decode("latin-1"))
     # Sixteen hex digits already exceed any sane body; more would only be an
     # overflow attempt against other parsers.
     if match is None or len(match.group(1)) > 16:

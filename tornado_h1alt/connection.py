@@ -696,7 +696,11 @@ class HTTP1Connection(httputil.HTTPConnection):
             line = status_line(start_line.code, start_line.reason or "")
         if framing is not None and framing.kind is BodyKind.CHUNKED:
             headers["Transfer-Encoding"] = "chunked"
-        data = encode_head(line, head_fields(headers))
+        try:
+            data = encode_head(line, headers.get_all())
+        except TypeError:
+            # A name or value given as bytes (which Tornado accepts).
+            data = encode_head(line, head_fields(headers))
         self._state.process(Side.WRITE, Event.HEAD)
         self._body_writer = BodyWriter(framing)
         if chunk:
