@@ -131,6 +131,8 @@ class Options(NamedTuple):
     # Deliver each read in several pieces, cut by a PRNG seeded with split_seed.
     fragment: bool = False
     split_seed: int = 0
+    # Data of several whole chunks in one event, as the adapter asks on 6.6+.
+    coalesce_chunks: bool = False
 
 
 def decode_input(data: bytes) -> Tuple[Options, bytes]:
@@ -139,7 +141,7 @@ def decode_input(data: bytes) -> Tuple[Options, bytes]:
     byte 0: bit 0 response; bits 1-3 METHODS; bits 4-5 HEADER_SIZES; bits 6-7 BODY_SIZES
     byte 1: bits 0-1 CHUNK_SIZES; bit 2 limit_after_head; bit 3 lenient lines;
             bits 4-5 max_messages - 1; bit 6 byte_by_byte; bit 7 fragment
-    bytes 2-3: split_seed
+    bytes 2-3: split_seed (its top bit also chooses coalesce_chunks)
 
     With a chunk_size under 64 the stream is cut at SMALL_CHUNK_STREAM_MAX bytes.
     """
@@ -157,6 +159,7 @@ def decode_input(data: bytes) -> Tuple[Options, bytes]:
         byte_by_byte=bool(c1 & 64),
         fragment=bool(c1 & 128),
         split_seed=int.from_bytes(control[2:4], "big"),
+        coalesce_chunks=bool(control[2] & 0x80),
     )
     stream = data[CONTROL_SIZE:]
     if options.chunk_size < 64:
@@ -255,6 +258,7 @@ class _Session:
             max_body_size=None if o.limit_after_head else o.max_body_size,
             chunk_size=o.chunk_size,
             request_method=o.request_method,
+            coalesce_chunks=o.coalesce_chunks,
         )
 
     def outcome(self) -> Outcome:

@@ -601,11 +601,17 @@ def _chunked_request(pieces: List[bytes]) -> bytes:
 
 
 @settings(max_examples=200, deadline=None)
-@given(pieces=BODY_PIECES, cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8))
-def test_any_split_gives_the_same_message(pieces: List[bytes], cuts: List[int]) -> None:
+@given(
+    pieces=BODY_PIECES,
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
+    coalesce=st.booleans(),
+)
+def test_any_split_gives_the_same_message(
+    pieces: List[bytes], cuts: List[int], coalesce: bool
+) -> None:
     raw = _chunked_request(pieces)
     points = sorted({min(c, len(raw)) for c in cuts} | {0, len(raw)})
-    reader = MessageReader(is_response=False)
+    reader = MessageReader(is_response=False, coalesce_chunks=coalesce)
     body = b""
     done = False
     for start, end in zip(points, points[1:]):
@@ -730,12 +736,13 @@ def _read_as_adapter(stream: bytes, reader: MessageReader) -> Tuple[int, int, by
 @given(
     pieces=st.lists(st.binary(min_size=1, max_size=3000), max_size=8),
     chunk_size=st.sampled_from([1, 7, 1024, 65536]),
+    coalesce=st.booleans(),
 )
 def test_chunked_reads_stop_exactly_at_the_message_end(
-    pieces: List[bytes], chunk_size: int
+    pieces: List[bytes], chunk_size: int, coalesce: bool
 ) -> None:
     message = _chunked_request(pieces)
-    reader = MessageReader(is_response=False, chunk_size=chunk_size)
+    reader = MessageReader(is_response=False, chunk_size=chunk_size, coalesce_chunks=coalesce)
     consumed, _, body = _read_as_adapter(message + NEXT_MESSAGE, reader)
     assert consumed == len(message)
     assert body == b"".join(pieces)
@@ -924,3 +931,51 @@ def test_host_values_found_valid_are_remembered_within_a_bound() -> None:
     with pytest.raises(ProtocolError, match="Invalid Host header"):
         parse_head(head % b"h0.example/", is_response=False)
     parse_head(head % b"h0.example", is_response=False)
+
+
+def _coalesced_events(raw: bytes, **options: int) -> List[object]:
+    reader = MessageReader(is_response=False, coalesce_chunks=True, **options)
+    reader.receive_data(raw)
+    events: List[object] = []
+    while not events or not isinstance(events[-1], EndOfMessage):
+        event = reader.next_event()
+        assert event is not None
+        events.append(event)
+    assert reader.trailing_data == NEXT_MESSAGE
+    return events
+
+
+def test_coalesced_chunks_come_in_few_events_of_at_most_chunk_size() -> None:
+    pieces = [b"%04d" % n for n in range(100)]
+    events = _coalesced_events(_chunked_request(pieces) + NEXT_MESSAGE, chunk_size=64)
+    data = [event.data for event in events if isinstance(event, Data)]
+    assert b"".join(data) == b"".join(pieces)
+    assert all(len(piece) <= 64 for piece in data)
+    assert len(data) == 100 * 4 // 64 + 1  # 16 chunks of 4 bytes per event
+
+
+def test_coalescing_stops_at_what_the_normal_phases_must_judge() -> None:
+    # A malformed line, a bare LF after a chunk's data, a body over its
+    # limit: the same errors as without coalescing.
+    good = b"3\r\nabc\r\n" * 5
+    # (A chunk's data is handed over before its missing CRLF is noticed,
+    # with or without coalescing.)
+    for bad, message, body in [
+        (b"zz\r\nabc\r\n0\r\n\r\n", "invalid chunk size", b"abc" * 5),
+        (b"3\r\nabc\n0\r\n\r\n", "improperly terminated chunk", b"abc" * 6),
+    ]:
+        reader = MessageReader(is_response=False, coalesce_chunks=True)
+        reader.receive_data(CHUNKED_HEAD + good + bad)
+        assert isinstance(reader.next_event(), Head)
+        event = reader.next_event()
+        assert isinstance(event, Data) and event.data == body
+        with pytest.raises(ProtocolError, match=message):
+            reader.next_event()
+    reader = MessageReader(is_response=False, coalesce_chunks=True)
+    reader.receive_data(CHUNKED_HEAD + good + b"0\r\n\r\n")
+    assert isinstance(reader.next_event(), Head)
+    reader.max_body_size = 10
+    event = reader.next_event()
+    assert isinstance(event, Data) and event.data == b"abc" * 3
+    with pytest.raises(ProtocolError, match="chunked body too large"):
+        reader.next_event()

@@ -213,6 +213,8 @@ class HTTP1Connection(httputil.HTTPConnection):
             max_header_size=self.params.max_header_size,
             chunk_size=self.params.chunk_size,
             request_method=self._request_method,
+            # Chunk boundaries are not the application's business from 6.6 on.
+            coalesce_chunks=_compat.COALESCES_BODY_PIECES,
         )
         # True from the moment the delegate has seen a head until it has been
         # given finish() or on_connection_close(): exactly one of the two.
