@@ -399,3 +399,16 @@ async def test_fetch_client_counts_the_connections_the_server_accepted(
     assert result["connection_module"].startswith(
         "tornado.simple_httpclient" if client == "stock" else "tornado_h1alt.keepalive"
     )
+
+
+@pytest.mark.parametrize("engine", ["stock", "h1alt"])
+@pytest.mark.parametrize("app", ["bare", "web"])
+async def test_engine_cpu_serves_every_request_through_each_engine(engine: str, app: str) -> None:
+    # The engine-only measure (no sockets) must really run the engine it
+    # names, and answer every request; measure() raises otherwise.
+    from bench import engine_cpu
+
+    assert engine_cpu.ENGINES[engine][0].__module__.startswith(
+        "tornado." if engine == "stock" else "tornado_h1alt."
+    )
+    assert await engine_cpu.measure(engine, app, requests=20, repeats=1) > 0

@@ -1,0 +1,189 @@
+"""The engine's own CPU per request, without sockets: a profiling aid, not a scenario.
+
+Usage::
+
+    python bench/engine_cpu.py [--app bare|web] [--requests 2000] [--repeats 20]
+
+Serves the same keep-alive ``GET /`` over and over through
+`HTTP1ServerConnection` (stock Tornado's and tornado_h1alt's, the same
+`tornado.httpserver.HTTPServer` delegate and application) on a fake stream
+whose reads and writes complete at once.  No system calls, no waiting for the
+peer: what remains is the engine's own work plus the application's, which is
+the part of a request that an HTTP/1 engine can change.  wrk's scenarios
+measure the whole; this one tells the two apart (compare with a bare
+`IOStream` loop, which has none of the engine's work).
+
+Prints one line per engine: the best (lowest) microseconds per request over
+``--repeats`` batches of ``--requests``, which filters out the host's noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from typing import Any, Callable, Optional
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)
+
+import tornado.http1connection  # noqa: E402
+import tornado.ioloop  # noqa: E402
+import tornado.web  # noqa: E402
+from tornado import httputil  # noqa: E402
+from tornado.concurrent import Future  # noqa: E402
+from tornado.httpserver import HTTPServer  # noqa: E402
+
+import tornado_h1alt  # noqa: E402
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
+ENGINES = {
+    "stock": (tornado.http1connection.HTTP1ServerConnection, tornado.http1connection),
+    "h1alt": (tornado_h1alt.HTTP1ServerConnection, tornado_h1alt),
+}
+
+
+def _done(value: Any) -> Future[Any]:
+    future: Future[Any] = Future()
+    future.set_result(value)
+    return future
+
+
+class ReadyStream:
+    """Just enough of IOStream: every read returns the next request at once.
+
+    After ``requests`` requests a read never completes, and `finished`
+    resolves.  Nothing is buffered beyond what is returned, as with a client
+    that sends its next request only after the previous response.
+    """
+
+    max_buffer_size = 100 * 1024 * 1024
+    _read_buffer = bytearray()
+    _read_buffer_size = 0
+    _read_buffer_pos = 0
+    socket = None
+
+    def __init__(self, io_loop: Any, requests: int) -> None:
+        self.io_loop = io_loop
+        self.left = requests
+        self.written = 0
+        self.finished: Future[None] = Future()
+        self._closed = False
+
+    def _next(self) -> Future[bytes]:
+        if self.left == 0:
+            if not self.finished.done():
+                self.finished.set_result(None)
+            return Future()
+        self.left -= 1
+        return _done(REQUEST)
+
+    def read_until_regex(self, regex: bytes, max_bytes: Optional[int] = None) -> Future[bytes]:
+        return self._next()
+
+    def read_until(self, delimiter: bytes, max_bytes: Optional[int] = None) -> Future[bytes]:
+        return self._next()
+
+    def write(self, data: bytes) -> Future[None]:
+        self.written += 1
+        return _done(None)
+
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        self._closed = True
+
+    def set_close_callback(self, callback: Optional[Callable[[], None]]) -> None:
+        pass
+
+    def set_nodelay(self, value: bool) -> None:
+        pass
+
+
+class _Context:
+    remote_ip = "127.0.0.1"
+    protocol = "http"
+    address = ("127.0.0.1", 1)
+    trusted_downstream = None
+    _orig_remote_ip = "127.0.0.1"
+    _orig_protocol = "http"
+
+    def __str__(self) -> str:
+        return "127.0.0.1"
+
+
+class _Bare(httputil.HTTPMessageDelegate):
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def finish(self) -> None:
+        self.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            httputil.HTTPHeaders({"Content-Length": "11"}),
+            b"Hello world",
+        )
+        self.connection.finish()
+
+
+class _BareServer(httputil.HTTPServerConnectionDelegate):
+    def start_request(self, server_conn: object, request_conn: Any) -> _Bare:
+        return _Bare(request_conn)
+
+
+class _Hello(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.write("Hello world")
+
+
+async def measure(engine: str, app: str, requests: int, repeats: int) -> float:
+    """Best microseconds per request over ``repeats`` batches."""
+    connection_class, module = ENGINES[engine]
+    application: Any = _BareServer() if app == "bare" else tornado.web.Application([("/", _Hello)])
+    server = HTTPServer(application)
+    server._connections = _NoConnections()  # type: ignore[assignment]
+    io_loop = tornado.ioloop.IOLoop.current()
+    best = float("inf")
+    for _ in range(repeats):
+        stream = ReadyStream(io_loop, requests)
+        params = module.HTTP1ConnectionParameters(header_timeout=3600)
+        started = time.perf_counter()
+        connection = connection_class(stream, params, _Context())
+        connection.start_serving(server)
+        await stream.finished
+        best = min(best, (time.perf_counter() - started) / requests * 1e6)
+        if stream.written < requests:
+            raise RuntimeError("%s answered %d of %d requests" % (engine, stream.written, requests))
+    return best
+
+
+class _NoConnections(set):  # type: ignore[type-arg]
+    """HTTPServer's connection set, which the abandoned serving loops never leave."""
+
+    def remove(self, item: object) -> None:
+        self.discard(item)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--app", choices=["bare", "web"], default="bare")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+
+    async def run() -> None:
+        for engine in ENGINES:
+            best = await measure(engine, args.app, args.requests, args.repeats)
+            print(
+                "%-5s %-4s %7.2f us/request (best of %d x %d)"
+                % (engine, args.app, best, args.repeats, args.requests)
+            )
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
