@@ -131,8 +131,9 @@ class Options(NamedTuple):
     # Deliver each read in several pieces, cut by a PRNG seeded with split_seed.
     fragment: bool = False
     split_seed: int = 0
-    # Data of several whole chunks in one event, as the adapter asks on 6.6+.
-    coalesce_chunks: bool = False
+    # Data of up to this many whole chunks in one event (the adapter asks
+    # for 256 on 6.6+).
+    coalesce_chunks: int = 0
 
 
 def decode_input(data: bytes) -> Tuple[Options, bytes]:
@@ -141,7 +142,7 @@ def decode_input(data: bytes) -> Tuple[Options, bytes]:
     byte 0: bit 0 response; bits 1-3 METHODS; bits 4-5 HEADER_SIZES; bits 6-7 BODY_SIZES
     byte 1: bits 0-1 CHUNK_SIZES; bit 2 limit_after_head; bit 3 lenient lines;
             bits 4-5 max_messages - 1; bit 6 byte_by_byte; bit 7 fragment
-    bytes 2-3: split_seed (its top bit also chooses coalesce_chunks)
+    bytes 2-3: split_seed (the top two bits also choose coalesce_chunks: 0, 0, 3, 256)
 
     With a chunk_size under 64 the stream is cut at SMALL_CHUNK_STREAM_MAX bytes.
     """
@@ -159,7 +160,7 @@ def decode_input(data: bytes) -> Tuple[Options, bytes]:
         byte_by_byte=bool(c1 & 64),
         fragment=bool(c1 & 128),
         split_seed=int.from_bytes(control[2:4], "big"),
-        coalesce_chunks=bool(control[2] & 0x80),
+        coalesce_chunks=(0, 0, 3, 256)[control[2] >> 6],
     )
     stream = data[CONTROL_SIZE:]
     if options.chunk_size < 64:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import socket
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import pytest
@@ -1309,3 +1310,46 @@ async def test_write_after_detach_fails_with_stream_closed(
         stream.close()
     (future,) = results
     assert isinstance(future.exception(), StreamClosedError)
+
+
+async def test_a_body_of_tiny_chunks_is_coalesced_and_still_yields_to_the_ioloop() -> None:
+    # 5000 one-byte chunks, all already received: few data_received calls
+    # (on Tornado 6.6+, where pieces are coalesced), and yet the read lets
+    # the IOLoop run now and then (each chunk counts as CHUNK_YIELD_COST).
+    left, right = socket.socketpair()
+    ours, peer = IOStream(left), IOStream(right)
+    chunks = 5000
+    await peer.write(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"1\r\nx\r\n" * chunks
+        + b"0\r\n\r\n"
+    )
+    peer.close()
+    await gen.sleep(0.05)  # all of it in our socket buffer
+    io_loop = IOLoop.current()
+    body: List[bytes] = []
+    ticks = [0]
+    done = [False]
+
+    def tick() -> None:
+        if not done[0]:
+            ticks[0] += 1
+            io_loop.add_callback(tick)
+
+    class Delegate(httputil.HTTPMessageDelegate):
+        def headers_received(self, start_line: Any, headers: Any) -> None:
+            io_loop.add_callback(tick)
+
+        def data_received(self, chunk: bytes) -> None:
+            body.append(chunk)
+
+        def finish(self) -> None:
+            done[0] = True
+
+    connection = tornado_h1alt.HTTP1Connection(ours, True)
+    await gen.with_timeout(io_loop.time() + HANG_GUARD, connection.read_response(Delegate()))
+    assert b"".join(body) == b"x" * chunks
+    if tornado_h1alt._compat.COALESCES_BODY_PIECES:
+        assert len(body) < 10
+    assert ticks[0] > 10
+    ours.close()

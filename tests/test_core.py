@@ -604,10 +604,10 @@ def _chunked_request(pieces: List[bytes]) -> bytes:
 @given(
     pieces=BODY_PIECES,
     cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
-    coalesce=st.booleans(),
+    coalesce=st.sampled_from([0, 2, 256]),
 )
 def test_any_split_gives_the_same_message(
-    pieces: List[bytes], cuts: List[int], coalesce: bool
+    pieces: List[bytes], cuts: List[int], coalesce: int
 ) -> None:
     raw = _chunked_request(pieces)
     points = sorted({min(c, len(raw)) for c in cuts} | {0, len(raw)})
@@ -736,10 +736,10 @@ def _read_as_adapter(stream: bytes, reader: MessageReader) -> Tuple[int, int, by
 @given(
     pieces=st.lists(st.binary(min_size=1, max_size=3000), max_size=8),
     chunk_size=st.sampled_from([1, 7, 1024, 65536]),
-    coalesce=st.booleans(),
+    coalesce=st.sampled_from([0, 2, 256]),
 )
 def test_chunked_reads_stop_exactly_at_the_message_end(
-    pieces: List[bytes], chunk_size: int, coalesce: bool
+    pieces: List[bytes], chunk_size: int, coalesce: int
 ) -> None:
     message = _chunked_request(pieces)
     reader = MessageReader(is_response=False, chunk_size=chunk_size, coalesce_chunks=coalesce)
@@ -934,7 +934,7 @@ def test_host_values_found_valid_are_remembered_within_a_bound() -> None:
 
 
 def _coalesced_events(raw: bytes, **options: int) -> List[object]:
-    reader = MessageReader(is_response=False, coalesce_chunks=True, **options)
+    reader = MessageReader(is_response=False, **options)
     reader.receive_data(raw)
     events: List[object] = []
     while not events or not isinstance(events[-1], EndOfMessage):
@@ -947,11 +947,18 @@ def _coalesced_events(raw: bytes, **options: int) -> List[object]:
 
 def test_coalesced_chunks_come_in_few_events_of_at_most_chunk_size() -> None:
     pieces = [b"%04d" % n for n in range(100)]
-    events = _coalesced_events(_chunked_request(pieces) + NEXT_MESSAGE, chunk_size=64)
+    events = _coalesced_events(
+        _chunked_request(pieces) + NEXT_MESSAGE, chunk_size=64, coalesce_chunks=1000
+    )
     data = [event.data for event in events if isinstance(event, Data)]
     assert b"".join(data) == b"".join(pieces)
     assert all(len(piece) <= 64 for piece in data)
     assert len(data) == 100 * 4 // 64 + 1  # 16 chunks of 4 bytes per event
+    # And at most coalesce_chunks chunks per event, counted in chunks_read.
+    events = _coalesced_events(_chunked_request(pieces) + NEXT_MESSAGE, coalesce_chunks=7)
+    data = [event.data for event in events if isinstance(event, Data)]
+    assert b"".join(data) == b"".join(pieces)
+    assert [len(piece) for piece in data] == [7 * 4] * 14 + [2 * 4]
 
 
 def test_coalescing_stops_at_what_the_normal_phases_must_judge() -> None:
@@ -964,14 +971,14 @@ def test_coalescing_stops_at_what_the_normal_phases_must_judge() -> None:
         (b"zz\r\nabc\r\n0\r\n\r\n", "invalid chunk size", b"abc" * 5),
         (b"3\r\nabc\n0\r\n\r\n", "improperly terminated chunk", b"abc" * 6),
     ]:
-        reader = MessageReader(is_response=False, coalesce_chunks=True)
+        reader = MessageReader(is_response=False, coalesce_chunks=1000)
         reader.receive_data(CHUNKED_HEAD + good + bad)
         assert isinstance(reader.next_event(), Head)
         event = reader.next_event()
         assert isinstance(event, Data) and event.data == body
         with pytest.raises(ProtocolError, match=message):
             reader.next_event()
-    reader = MessageReader(is_response=False, coalesce_chunks=True)
+    reader = MessageReader(is_response=False, coalesce_chunks=1000)
     reader.receive_data(CHUNKED_HEAD + good + b"0\r\n\r\n")
     assert isinstance(reader.next_event(), Head)
     reader.max_body_size = 10

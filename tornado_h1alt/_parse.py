@@ -381,11 +381,12 @@ class MessageReader:
     reader.  Body size limits are checked as the body is read, against
     `max_body_size`, which the owner may change after the `Head` event.
 
-    ``coalesce_chunks``: a `Data` event of a chunked body may carry the data
-    of several whole chunks already received, up to ``chunk_size`` bytes in
-    all, instead of one event per chunk (chunk boundaries carry no meaning;
-    for small chunks this saves an event each).  Off by default: every
-    chunk then ends its own `Data` event.
+    ``coalesce_chunks``: up to this many whole chunks already received may
+    come in one `Data` event of a chunked body, at most ``chunk_size`` bytes
+    in all, instead of one event per chunk (chunk boundaries carry no
+    meaning; for small chunks this saves an event each).  0 (the default)
+    or 1: every chunk ends its own `Data` event.  `chunks_read` counts the
+    chunks, for an owner that paces its work by them.
     """
 
     def __init__(
@@ -396,10 +397,13 @@ class MessageReader:
         max_body_size: Optional[int] = None,
         chunk_size: int = 65536,
         request_method: Optional[str] = None,
-        coalesce_chunks: bool = False,
+        coalesce_chunks: int = 0,
     ) -> None:
         self.is_response = is_response
         self.coalesce_chunks = coalesce_chunks
+        # Chunks of this message's body whose size line has been read (a
+        # measure of work that byte counts miss when chunks are tiny).
+        self.chunks_read = 0
         self.max_header_size = max_header_size
         self.max_body_size = max_body_size
         self.chunk_size = chunk_size
@@ -729,6 +733,7 @@ class MessageReader:
             self._phase = _Phase.TRAILER
             return True
         self._count_body(size, "chunked body too large")
+        self.chunks_read += 1
         self._remaining = size
         self._phase = _Phase.CHUNK_DATA
         return True
@@ -741,14 +746,15 @@ class MessageReader:
         self._remaining -= len(data)
         if self._remaining == 0:
             self._phase = _Phase.CHUNK_END
-            if self.coalesce_chunks and self._pos < len(self._data):
+            if self.coalesce_chunks > 1 and self._pos < len(self._data):
                 data = self._add_whole_chunks(data)
             return Data(data)
         return Data(data, chunk_end=False)
 
     def _add_whole_chunks(self, data: bytes) -> bytes:
         """``data`` (a chunk's, just read whole) and the data of the whole
-        chunks received right after it, up to ``chunk_size`` bytes in all.
+        chunks received right after it: up to ``coalesce_chunks`` chunks and
+        ``chunk_size`` bytes in all.
 
         Only what is certainly well-formed is taken here: the CRLF ending
         the previous chunk, a plain size line and all of that chunk's data.
@@ -760,7 +766,7 @@ class MessageReader:
         pos = self._pos  # at the CRLF that ends the chunk just read
         pieces = [data]
         total = len(data)
-        while True:
+        while len(pieces) < self.coalesce_chunks:
             line_start = pos + 2
             if not buffer.startswith(b"\r\n", pos):
                 break
@@ -774,6 +780,7 @@ class MessageReader:
             if self.max_body_size is not None and self._body_size + size > self.max_body_size:
                 break
             self._body_size += size
+            self.chunks_read += 1
             pieces.append(buffer[line_end + 1 : data_end])
             total += size
             pos = data_end

@@ -54,6 +54,9 @@ DEFAULT_MAX_HEADER_SIZE = 65536
 # at least CHUNK_YIELD_COST bytes, since per-chunk overhead dominates there.
 YIELD_THRESHOLD = 256 * 1024
 CHUNK_YIELD_COST = 1024
+# The most chunks the reader hands over in one Data event (see
+# MessageReader.coalesce_chunks): one yield's worth.
+COALESCED_CHUNKS = YIELD_THRESHOLD // CHUNK_YIELD_COST
 
 # Reason phrases for the error responses we send ourselves.
 _ERROR_REASONS = {
@@ -213,8 +216,10 @@ class HTTP1Connection(httputil.HTTPConnection):
             max_header_size=self.params.max_header_size,
             chunk_size=self.params.chunk_size,
             request_method=self._request_method,
-            # Chunk boundaries are not the application's business from 6.6 on.
-            coalesce_chunks=_compat.COALESCES_BODY_PIECES,
+            # Chunk boundaries are not the application's business from 6.6
+            # on.  At most a yield's worth of chunks per event, so that the
+            # reading still lets the IOLoop run as often (see YIELD_THRESHOLD).
+            coalesce_chunks=COALESCED_CHUNKS if _compat.COALESCES_BODY_PIECES else 0,
         )
         # True from the moment the delegate has seen a head until it has been
         # given finish() or on_connection_close(): exactly one of the two.
@@ -435,7 +440,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         work = 0  # see YIELD_THRESHOLD
         head = reader.head
         chunked = head is not None and head.framing.kind is BodyKind.CHUNKED
-        piece_cost = CHUNK_YIELD_COST if chunked else 0
+        chunks_counted = reader.chunks_read
         while True:
             event = reader.next_event()
             if event is None:
@@ -464,7 +469,10 @@ class HTTP1Connection(httputil.HTTPConnection):
                     await self._deliver(delegate, pending)
                 return
             assert isinstance(event, Data)
-            work += len(event.data) + piece_cost
+            # A chunk costs at least CHUNK_YIELD_COST, however many of them
+            # one event carries (see MessageReader.coalesce_chunks).
+            work += len(event.data) + CHUNK_YIELD_COST * (reader.chunks_read - chunks_counted)
+            chunks_counted = reader.chunks_read
             if not chunked:
                 # Pieces of a Content-Length (or close-delimited) body are
                 # whole reads, at most chunk_size each: handed over as they
