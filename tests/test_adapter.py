@@ -1312,7 +1312,9 @@ async def test_write_after_detach_fails_with_stream_closed(
     assert isinstance(future.exception(), StreamClosedError)
 
 
-async def test_a_body_of_tiny_chunks_is_coalesced_and_still_yields_to_the_ioloop() -> None:
+async def test_a_body_of_tiny_chunks_is_coalesced_and_still_yields_to_the_ioloop(
+    io_loop: IOLoop,
+) -> None:
     # 5000 one-byte chunks, all already received: few data_received calls
     # (on Tornado 6.6+, where pieces are coalesced), and yet the read lets
     # the IOLoop run now and then (each chunk counts as CHUNK_YIELD_COST).
@@ -1326,7 +1328,6 @@ async def test_a_body_of_tiny_chunks_is_coalesced_and_still_yields_to_the_ioloop
     )
     peer.close()
     await gen.sleep(0.05)  # all of it in our socket buffer
-    io_loop = IOLoop.current()
     body: List[bytes] = []
     ticks = [0]
     done = [False]

@@ -403,7 +403,9 @@ async def test_fetch_client_counts_the_connections_the_server_accepted(
 
 @pytest.mark.parametrize("engine", ["stock", "h1alt"])
 @pytest.mark.parametrize("app", ["bare", "web"])
-async def test_engine_cpu_serves_every_request_through_each_engine(engine: str, app: str) -> None:
+async def test_engine_cpu_serves_every_request_through_each_engine(
+    io_loop: Any, engine: str, app: str
+) -> None:
     # The engine-only measure (no sockets) must really run the engine it
     # names, and answer every request; measure() raises otherwise.
     from bench import engine_cpu
