@@ -15,6 +15,11 @@ measure the whole; this one tells the two apart (compare with a bare
 
 Prints one line per engine: the best (lowest) microseconds per request over
 ``--repeats`` batches of ``--requests``, which filters out the host's noise.
+The third line, ``null``, is a lower bound rather than an engine: a loop
+that does only what any engine must do through Tornado's interfaces (see
+`NullServerConnection`).  Subtracting it from an engine's figure gives that
+engine's own overhead; subtracting it from a whole wrk request's CPU gives
+what no engine can save.
 """
 
 from __future__ import annotations
@@ -102,6 +107,66 @@ class ReadyStream:
 
     def set_nodelay(self, value: bool) -> None:
         pass
+
+
+class NullConnection(httputil.HTTPConnection):
+    """The least a response costs through `HTTPConnection`: one write of the
+    head and body, no checks, no framing decisions, no keep-alive logic."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.finished = False
+        self.waiter: Optional[Future[None]] = None
+
+    def write_headers(self, start_line: Any, headers: Any, chunk: Optional[bytes] = None) -> Any:
+        lines = ["HTTP/1.1 %d %s" % (start_line.code, start_line.reason)]
+        lines.extend("%s: %s" % field for field in headers.get_all())
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return self.stream.write(data + chunk if chunk else data)
+
+    def write(self, chunk: bytes) -> Any:
+        return self.stream.write(chunk)
+
+    def finish(self) -> None:
+        self.finished = True
+        if self.waiter is not None:
+            self.waiter.set_result(None)
+
+    def set_close_callback(self, callback: Any) -> None:
+        pass
+
+
+class NullServerConnection:
+    """A lower bound, not an engine: what any HTTP/1 engine must do through
+    Tornado's interfaces (read a head, build `RequestStartLine` and
+    `HTTPHeaders`, call the delegate, write), and nothing else."""
+
+    def __init__(self, stream: Any, params: Any, context: Any) -> None:
+        self.stream = stream
+
+    def start_serving(self, delegate: Any) -> None:
+        asyncio.get_event_loop().create_task(self._serve(delegate))
+
+    async def _serve(self, delegate: Any) -> None:
+        while True:
+            head = await self.stream.read_until_regex(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, path, version = lines[0].split(" ")
+            headers = httputil.HTTPHeaders()
+            for line in lines[1:]:
+                if line:
+                    name, _, value = line.partition(":")
+                    headers.add(name, value.strip())
+            connection = NullConnection(self.stream)
+            request = delegate.start_request(self, connection)
+            request.headers_received(httputil.RequestStartLine(method, path, version), headers)
+            request.finish()
+            if not connection.finished:
+                connection.waiter = Future()
+                await connection.waiter
+
+
+ENGINES["null"] = (NullServerConnection, tornado_h1alt)
 
 
 class _Context:

@@ -401,7 +401,7 @@ async def test_fetch_client_counts_the_connections_the_server_accepted(
     )
 
 
-@pytest.mark.parametrize("engine", ["stock", "h1alt"])
+@pytest.mark.parametrize("engine", ["stock", "h1alt", "null"])
 @pytest.mark.parametrize("app", ["bare", "web"])
 async def test_engine_cpu_serves_every_request_through_each_engine(
     io_loop: Any, engine: str, app: str
@@ -410,7 +410,6 @@ async def test_engine_cpu_serves_every_request_through_each_engine(
     # names, and answer every request; measure() raises otherwise.
     from bench import engine_cpu
 
-    assert engine_cpu.ENGINES[engine][0].__module__.startswith(
-        "tornado." if engine == "stock" else "tornado_h1alt."
-    )
+    expected = {"stock": "tornado.", "h1alt": "tornado_h1alt.", "null": "bench."}[engine]
+    assert engine_cpu.ENGINES[engine][0].__module__.startswith(expected)
     assert await engine_cpu.measure(engine, app, requests=20, repeats=1) > 0
