@@ -118,13 +118,17 @@ class NullConnection(httputil.HTTPConnection):
         self.finished = False
         self.waiter: Optional[Future[None]] = None
 
-    def write_headers(self, start_line: Any, headers: Any, chunk: Optional[bytes] = None) -> Any:
+    def write_headers(
+        self, start_line: Any, headers: Any, chunk: Optional[bytes] = None, callback: Any = None
+    ) -> Any:
         lines = ["HTTP/1.1 %d %s" % (start_line.code, start_line.reason)]
         lines.extend("%s: %s" % field for field in headers.get_all())
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        return self.stream.write(data + chunk if chunk else data)
+        return self.write(data + chunk if chunk else data, callback)
 
-    def write(self, chunk: bytes) -> Any:
+    def write(self, chunk: bytes, callback: Any = None) -> Any:
+        if callback is not None:  # Tornado 5.1's API
+            self.stream.io_loop.add_callback(callback)
         return self.stream.write(chunk)
 
     def finish(self) -> None:
