@@ -459,9 +459,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                     data = b""  # the close is the end of this body
                 reader.receive_data(data)
                 # Held by the reader only, which lets go of it once it is
-                # handed over: a body piece must not stay alive during the
-                # next read (glibc would then give its memory back to the
-                # system and IOStream's next read would fault it in again).
+                # handed over: a large body piece is not kept alive by us
+                # while IOStream allocates the next read.
                 del data
                 continue
             if isinstance(event, EndOfMessage):
