@@ -147,9 +147,15 @@ class NullServerConnection:
 
     def __init__(self, stream: Any, params: Any, context: Any) -> None:
         self.stream = stream
+        self.task: Optional[asyncio.Task[None]] = None
 
     def start_serving(self, delegate: Any) -> None:
-        asyncio.get_event_loop().create_task(self._serve(delegate))
+        self.task = asyncio.get_event_loop().create_task(self._serve(delegate))
+
+    def stop(self) -> None:
+        """Cancel the loop, which waits for ever once the requests are used up."""
+        if self.task is not None:
+            self.task.cancel()
 
     async def _serve(self, delegate: Any) -> None:
         while True:
@@ -224,6 +230,8 @@ async def measure(engine: str, app: str, requests: int, repeats: int) -> float:
         connection.start_serving(server)
         await stream.finished
         best = min(best, (time.perf_counter() - started) / requests * 1e6)
+        if isinstance(connection, NullServerConnection):
+            connection.stop()
         if stream.written < requests:
             raise RuntimeError("%s answered %d of %d requests" % (engine, stream.written, requests))
     return best
