@@ -237,23 +237,14 @@ _VALID_HOSTS: Set[str] = set()
 _VALID_HOSTS_LIMIT = 256
 
 
-def _plain_fields(lines: List[str]) -> Tuple[Fields, FieldIndex]:
-    # Field lines already known to be well-formed (_abnf.plain_head), after
-    # the start line: only split and strip, and index them in the same pass
-    # (what index_fields does for the general case).
+def _plain_fields(lines: List[str]) -> Fields:
+    # Lines already known to be well-formed field lines (_abnf.plain_head):
+    # only split and strip.
     fields: Fields = []
-    index: dict[str, List[str]] = {}
-    for line in lines[1:]:
+    for line in lines:
         name, _, value = line.partition(":")
-        value = value.strip(" \t")
-        fields.append((name, value))
-        key = name.lower()
-        values = index.get(key)
-        if values is None:
-            index[key] = [value]
-        else:
-            values.append(value)
-    return fields, index
+        fields.append((name, value.strip(" \t")))
+    return fields
 
 
 # The versions nearly every message carries, parsed once.
@@ -272,15 +263,14 @@ def parse_head(
     decides whether the response can have a body.
     """
     text = block.decode("latin-1")
-    index: FieldIndex
     if _abnf.plain_head.fullmatch(text):
         lines = text.split("\r\n")
-        fields, index = _plain_fields(lines)
+        fields = _plain_fields(lines[1:])
     else:
         # Bare LF line ends, obs-fold, or an error to be named precisely.
         lines = _split_lines(text)
         fields = _parse_fields(lines[1:], allow_obs_fold=is_response, what="header")
-        index = index_fields(fields)
+    index = index_fields(fields)
     start_line = lines[0]
     if is_response:
         match = _abnf.status_line.fullmatch(start_line)
