@@ -1141,6 +1141,42 @@ async def test_requests_one_at_a_time_are_answered_at_once(
     assert len(_server_writes(stream_writes)) == 3
 
 
+async def test_the_ioloop_runs_once_before_an_unbuffered_next_request_is_read(
+    raw_server: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With nothing of the next request buffered, the serving loop lets the
+    # IOLoop run once before it reads (as Tornado does): a read at once
+    # would find nothing and cost a recv() and an epoll wake-up.  A callback
+    # each response schedules tells whether that turn came before the read.
+    callbacks_run: List[int] = []
+    reads_seen_after: List[int] = []
+    client_streams: List[IOStream] = []
+    original = iostream.IOStream.read_until_regex
+
+    def recording(self: IOStream, *args: Any, **kwargs: Any) -> Any:
+        if self not in client_streams:
+            reads_seen_after.append(len(callbacks_run))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(iostream.IOStream, "read_until_regex", recording)
+
+    def respond(recorder: Recorder) -> None:
+        _numbered(recorder)
+        IOLoop.current().add_callback(callbacks_run.append, 1)
+
+    server = raw_server(respond=respond)
+    stream = await connect(server.port)
+    client_streams.append(stream)
+    try:
+        for i in range(3):
+            await stream.write(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+            assert (await read_response(stream)).body == b"/%d" % i
+    finally:
+        stream.close()
+    # The first read, then one after each response's callback has run.
+    assert reads_seen_after[:3] == [0, 1, 2]
+
+
 async def test_held_response_is_not_kept_waiting_for_a_partial_next_request(
     raw_server: Callable[..., RawServer],
 ) -> None:

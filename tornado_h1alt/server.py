@@ -90,15 +90,24 @@ class HTTP1ServerConnection:
                     return
                 if not keep_going:
                     return
+                if not _compat.has_buffered_input(self.stream):
+                    # A keep-alive client usually sends its next request
+                    # only once our response has arrived, so a read now
+                    # would find nothing: a wasted recv() and a wait on
+                    # epoll, whose wake-up costs more than the request's
+                    # parsing.  After one turn of the IOLoop (the other
+                    # ready connections are served meanwhile) the request
+                    # has often arrived and is read at once.  Tornado yields
+                    # here too.
+                    served_in_a_row = 0
+                    await asyncio.sleep(0)
+                    continue
                 # A client pipelining many requests must not starve other
                 # connections: when its next request is already buffered
                 # (and so would be served without returning to the IOLoop),
                 # let the IOLoop run after every PIPELINE_BURST of them.
                 # (Tornado yields after each one; a burst lets their
                 # responses leave in one write, see OutputBatch.)
-                if not _compat.has_buffered_input(self.stream):
-                    served_in_a_row = 0
-                    continue
                 served_in_a_row += 1
                 if served_in_a_row >= PIPELINE_BURST:
                     served_in_a_row = 0
