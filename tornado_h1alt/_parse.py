@@ -82,6 +82,13 @@ def _head_want(max_header_size: int) -> ReadUntilRegex:
 
 # What is buffered of a chunk-size line when only its LF is missing.
 _SIZE_THEN_CR = re.compile(rb"([0-9A-Fa-f]{1,16})\r\Z")
+# The common chunk-size line: hex digits only (at most 16, see _chunk_size),
+# then CRLF; and the same line after the CRLF that ends the chunk before it,
+# which is how chunks follow one another.  Matching either is one step where
+# the line-by-line checks take several; anything else (extensions, a bad
+# line) is left to those checks.
+_PLAIN_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})\r\n")
+_CRLF_THEN_PLAIN_SIZE_LINE = re.compile(rb"\r\n([0-9A-Fa-f]{1,16})\r\n")
 # The start of a request line up to its target (RFC 9112 3).
 _REQUEST_LINE_PREFIX = re.compile(rb"%s [\x21-\x7e\x80-\xff]" % _abnf.method.pattern.encode())
 # A chunk-size line may carry extensions; 4 KiB is far more than any real
@@ -523,6 +530,7 @@ class MessageReader:
             buffer, pos, limit = lookahead, start, end
         first = safe = pos
         remaining = self._remaining
+        next_chunk = _CRLF_THEN_PLAIN_SIZE_LINE.match
         while True:
             if phase == _Phase.CHUNK_DATA:
                 if limit - pos < remaining:
@@ -531,6 +539,15 @@ class MessageReader:
                 pos += remaining
                 phase = _Phase.CHUNK_END
                 safe = pos
+                # Usually the CRLF and a plain size line follow: one step.
+                step = next_chunk(buffer, pos, limit)
+                if step is not None:
+                    remaining = int(step.group(1), 16)
+                    if remaining == 0:
+                        safe = pos + 2  # the last chunk (see below)
+                        break
+                    pos = safe = step.end()
+                    phase = _Phase.CHUNK_DATA
             elif phase == _Phase.CHUNK_END:
                 if not buffer.startswith(b"\r\n", pos, limit):
                     break
@@ -538,8 +555,13 @@ class MessageReader:
                 phase = _Phase.CHUNK_SIZE
                 safe = pos
             else:
-                line_end = buffer.find(b"\n", pos, min(pos + MAX_CHUNK_LINE + 1, limit))
-                size = -1 if line_end < 0 else _chunk_size(bytes(buffer[pos : line_end + 1]))
+                step = _PLAIN_SIZE_LINE.match(buffer, pos, limit)
+                if step is not None:
+                    line_end = step.end() - 1
+                    size = int(step.group(1), 16)
+                else:
+                    line_end = buffer.find(b"\n", pos, min(pos + MAX_CHUNK_LINE + 1, limit))
+                    size = -1 if line_end < 0 else _chunk_size(bytes(buffer[pos : line_end + 1]))
                 if size <= 0:
                     # Incomplete or malformed (-1), or the last chunk (0),
                     # after which only the trailers' parse finds the end.
@@ -747,33 +769,37 @@ class MessageReader:
         ``chunk_size`` bytes in all.
 
         Only what is certainly well-formed is taken here: the CRLF ending
-        the previous chunk, a plain size line and all of that chunk's data.
-        Anything else (an incomplete or malformed line, a body over its
-        limit, the last chunk) stops the run, and the normal phases read it,
-        or refuse it, from where the run stopped (in CHUNK_END).
+        the previous chunk, a plain size line (hex digits only) and all of
+        that chunk's data.  Anything else (a line with extensions, an
+        incomplete or malformed line, a body over its limit, the last chunk)
+        stops the run, and the normal phases read it, or refuse it, from
+        where the run stopped (in CHUNK_END).
         """
         buffer = self._data
+        end = len(buffer)
         pos = self._pos  # at the CRLF that ends the chunk just read
         pieces = [data]
         total = len(data)
+        body_size = self._body_size
+        max_body_size = self.max_body_size
+        next_chunk = _CRLF_THEN_PLAIN_SIZE_LINE.match
         while len(pieces) < self.coalesce_chunks:
-            line_start = pos + 2
-            if not buffer.startswith(b"\r\n", pos):
+            step = next_chunk(buffer, pos)
+            if step is None:
                 break
-            line_end = buffer.find(b"\n", line_start, line_start + MAX_CHUNK_LINE + 1)
-            if line_end < 0:
+            size = int(step.group(1), 16)
+            data_start = step.end()
+            data_end = data_start + size
+            if size == 0 or data_end > end or total + size > self.chunk_size:
                 break
-            size = _chunk_size(buffer[line_start : line_end + 1])
-            data_end = line_end + 1 + size
-            if size <= 0 or data_end > len(buffer) or total + size > self.chunk_size:
+            if max_body_size is not None and body_size + size > max_body_size:
                 break
-            if self.max_body_size is not None and self._body_size + size > self.max_body_size:
-                break
-            self._body_size += size
-            self.chunks_read += 1
-            pieces.append(buffer[line_end + 1 : data_end])
+            body_size += size
+            pieces.append(buffer[data_start:data_end])
             total += size
             pos = data_end
+        self.chunks_read += len(pieces) - 1
+        self._body_size = body_size
         self._pos = pos
         return data if len(pieces) == 1 else b"".join(pieces)
 
