@@ -922,6 +922,67 @@ def test_chunk_size_line(line: bytes, size: int) -> None:
     assert _chunk_size(line) == size
 
 
+# Every line of test_chunk_size_line, as the second chunk's size line: the
+# one-step matches of readable_from and of coalescing must take exactly the
+# lines _chunk_size takes.
+_SECOND_SIZE_LINES = [
+    b"a\r\n",
+    b"FfFf\r\n",
+    b"000000000000000a\r\n",  # sixteen digits
+    b"0000000000000000a\r\n",  # seventeen, though small
+    b"a;name=value\r\n",
+    b"1_0\r\n",
+    b"+a\r\n",
+    b" a\r\n",
+    b"a \r\n",
+    b"0x1\r\n",
+    b"\r\n",
+    b"a\n",
+]
+
+
+@pytest.mark.parametrize("line", _SECOND_SIZE_LINES)
+@pytest.mark.parametrize("coalesce", [0, 256])
+def test_chunks_after_the_first_are_judged_as_the_first(line: bytes, coalesce: int) -> None:
+    size = _chunk_size(line)
+    second = b"x" * max(size, 0)
+    raw = CHUNKED_HEAD + b"3\r\nabc\r\n" + line + second + b"\r\n0\r\n\r\n" + NEXT_MESSAGE
+    reader = MessageReader(is_response=False, coalesce_chunks=coalesce)
+    reader.receive_data(raw)
+    assert isinstance(reader.next_event(), Head)
+    body = b""
+    if size < 0:
+        with pytest.raises(ProtocolError):
+            while True:
+                event = reader.next_event()
+                assert isinstance(event, Data)
+                body += event.data
+        assert body == b"abc"
+    else:
+        while not isinstance(event := reader.next_event(), EndOfMessage):
+            assert isinstance(event, Data)
+            body += event.data
+        assert body == b"abc" + second
+        assert reader.trailing_data == NEXT_MESSAGE
+    # What readable_from vouches for: past the second line only if it is valid.
+    fresh = MessageReader(is_response=False)
+    fresh.receive_data(CHUNKED_HEAD)
+    assert isinstance(fresh.next_event(), Head)
+    lookahead = raw[len(CHUNKED_HEAD) :]
+    vouched = fresh.readable_from(lookahead)
+    after_second_line = len(b"3\r\nabc\r\n" + line)
+    if size < 0:
+        assert vouched == len(b"3\r\nabc\r\n")
+    else:
+        assert vouched == after_second_line + size + len(b"\r\n")
+    # And the same from inside the first chunk's data.
+    inside = MessageReader(is_response=False)
+    inside.receive_data(CHUNKED_HEAD + b"3\r\na")
+    assert isinstance(inside.next_event(), Head)
+    assert inside.next_event() == Data(b"a", chunk_end=False)
+    assert inside.readable_from(lookahead[len(b"3\r\na") :]) == vouched - len(b"3\r\na")
+
+
 def test_host_values_found_valid_are_remembered_within_a_bound() -> None:
     head = b"GET / HTTP/1.1\r\nHost: %s"
     for n in range(3 * _parse._VALID_HOSTS_LIMIT):
