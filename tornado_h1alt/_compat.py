@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional, Tuple, Type, Union
 
 import tornado
 import tornado.gen
+import tornado.netutil
 import tornado.util
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "TORNADO_VERSION",
     "COALESCES_BODY_PIECES",
     "DEFAULT_CLIENT_USER_AGENT",
+    "GETADDRINFO_RESOLVERS",
     "QUICK_POOLED_EXCHANGE",
     "peek_buffered",
     "error_text",
@@ -223,3 +225,20 @@ def peek_buffered(stream: Any, limit: int) -> Tuple[Union[bytearray, bytes], int
         return b"", 0, 0
     start = getattr(stream, "_read_buffer_pos", 0)
     return buffer, start, start + min(size, limit)
+
+
+# Tornado's resolvers that answer with socket.getaddrinfo() and nothing else
+# (on a thread pool, the event loop's executor, or blocking): for them an
+# IP address literal resolves to itself.  DefaultExecutorResolver arrived in
+# 5.0, DefaultLoopResolver in 6.2.
+GETADDRINFO_RESOLVERS: Tuple[type, ...] = tuple(
+    getattr(tornado.netutil, name)
+    for name in (
+        "DefaultLoopResolver",
+        "DefaultExecutorResolver",
+        "ExecutorResolver",
+        "BlockingResolver",
+        "ThreadedResolver",
+    )
+    if hasattr(tornado.netutil, name)
+)
