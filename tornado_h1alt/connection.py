@@ -358,6 +358,12 @@ class HTTP1Connection(httputil.HTTPConnection):
             if timer is not None:
                 timer.arm(self.params.header_timeout, self._on_header_timeout)  # type: ignore[arg-type]
 
+    @property
+    def _waited_for_finish(self) -> bool:
+        """Whether reading this message ended by waiting for our side's
+        message to be finished (so the IOLoop has turned since)."""
+        return self._finish_waiter is not None
+
     def _reads_stop_at_limits(self) -> bool:
         """Whether head and line reads use the patterns that stop at the size
         limit by themselves (`head_read_pattern`, `line_read_pattern`).

@@ -98,9 +98,12 @@ class HTTP1ServerConnection:
                     # parsing.  After one turn of the IOLoop (the other
                     # ready connections are served meanwhile) the request
                     # has often arrived and is read at once.  Tornado yields
-                    # here too.
+                    # here too.  An exchange that waited for the application
+                    # to finish (tornado.web answers from a Task) has had
+                    # that turn already.
                     served_in_a_row = 0
-                    await asyncio.sleep(0)
+                    if not connection._waited_for_finish:
+                        await asyncio.sleep(0)
                     continue
                 # A client pipelining many requests must not starve other
                 # connections: when its next request is already buffered
