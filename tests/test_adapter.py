@@ -524,6 +524,31 @@ async def test_header_timeout_closes_between_keep_alive_requests(
         stream.close()
 
 
+async def test_a_head_already_buffered_arms_no_header_timer(
+    raw_server: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pipelined requests behind the first are in the stream's buffer when
+    # their turn comes: their reads complete at once, and a deadline for
+    # them would be armed and disarmed for nothing.  (The timer still runs
+    # for any head a read waits for: the header-timeout tests above.)
+    arms: List[float] = []
+    original = connection_module.HeadTimer.arm
+
+    def counting(self: Any, timeout: float, on_timeout: Callable[[], None]) -> None:
+        arms.append(timeout)
+        original(self, timeout, on_timeout)
+
+    monkeypatch.setattr(connection_module.HeadTimer, "arm", counting)
+    server = raw_server(respond=_numbered, header_timeout=30)
+    requests = b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(4))
+    last = b"GET /4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    data, closed = await exchange(server.port, requests + last)
+    assert [r.body for r in parse_responses(data)] == [b"/%d" % i for i in range(5)]
+    assert closed
+    # At most for the first head, if it had not arrived yet when read.
+    assert arms in ([], [30])
+
+
 async def test_body_timeout_closes_slow_body(
     raw_server: Callable[..., RawServer], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -305,7 +305,10 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         # One deadline for the whole head (it is also the idle keep-alive
         # timer HTTPServer sets), kept by a timer that lives as long as the
-        # stream rather than one scheduled and cancelled per request.
+        # stream rather than one scheduled and cancelled per request.  It
+        # is armed only once a read has to wait: a head already buffered
+        # (as a keep-alive client's next request usually is, see
+        # HTTP1ServerConnection) needs no deadline.
         timer = None
         if self.params.header_timeout is not None:
             timer = self._head_timer
@@ -314,7 +317,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 # this exchange's own timer, cancelled when it ends.
                 timer = self._head_timer = HeadTimer(self.stream.io_loop)
                 self._owns_head_timer = True
-            timer.arm(self.params.header_timeout, self._on_header_timeout)
+        timer_armed = False
         interim_responses = 0
         while True:
             # Between messages the reader usually holds nothing, and then
@@ -322,6 +325,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             event = reader.next_event() if reader.has_input else None
             if event is None:
                 read = read_for(self.stream, reader.wants(), self._reads_stop_at_limits())
+                if timer is not None and not timer_armed and not read.done():
+                    timer.arm(self.params.header_timeout, self._on_header_timeout)  # type: ignore[arg-type]
+                    timer_armed = True
                 try:
                     data = await read
                 except iostream.StreamClosedError:
@@ -334,8 +340,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                 raise iostream.StreamClosedError()
             assert isinstance(event, Head)
             head = event
-            if timer is not None:
-                timer.disarm()
+            if timer_armed:
+                timer.disarm()  # type: ignore[union-attr]
             start_line = self._start_line(head)
             headers = _compat.headers_from_fields(head.fields)
             self._state.process(Side.READ, Event.HEAD)
@@ -355,8 +361,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             end = reader.next_event()
             assert isinstance(end, EndOfMessage), end
             reader.expect_next_head()
-            if timer is not None:
-                timer.arm(self.params.header_timeout, self._on_header_timeout)  # type: ignore[arg-type]
+            timer_armed = False  # the next head has a deadline of its own
 
     @property
     def _waited_for_finish(self) -> bool:
