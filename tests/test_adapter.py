@@ -1152,15 +1152,21 @@ async def test_pipelined_responses_leave_in_one_write(
     assert len(_server_writes(stream_writes)) == 1
 
 
+async def _get_one_at_a_time(stream: IOStream, count: int) -> None:
+    """``count`` numbered GETs (see `_numbered`), each sent once the answer
+    to the one before has arrived."""
+    for i in range(count):
+        await stream.write(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+        assert (await read_response(stream)).body == b"/%d" % i
+
+
 async def test_requests_one_at_a_time_are_answered_at_once(
     raw_server: Callable[..., RawServer], stream_writes: List[bytes]
 ) -> None:
     server = raw_server(respond=_numbered)
     stream = await connect(server.port)
     try:
-        for i in range(3):
-            await stream.write(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
-            assert (await read_response(stream)).body == b"/%d" % i
+        await _get_one_at_a_time(stream, 3)
     finally:
         stream.close()
     assert len(_server_writes(stream_writes)) == 3
@@ -1210,9 +1216,7 @@ async def test_the_ioloop_turns_once_between_a_response_and_the_next_read(
     stream = await connect(server.port)
     client_streams.append(stream)
     try:
-        for i in range(3):
-            await stream.write(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
-            assert (await read_response(stream)).body == b"/%d" % i
+        await _get_one_at_a_time(stream, 3)
     finally:
         stream.close()
     # The reads after the first each came one turn after a response.
