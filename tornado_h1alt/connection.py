@@ -317,7 +317,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 # this exchange's own timer, cancelled when it ends.
                 timer = self._head_timer = HeadTimer(self.stream.io_loop)
                 self._owns_head_timer = True
-        timer_armed = False
+        armed: Optional[HeadTimer] = None  # the timer, once armed for this head
         interim_responses = 0
         while True:
             # Between messages the reader usually holds nothing, and then
@@ -325,9 +325,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             event = reader.next_event() if reader.has_input else None
             if event is None:
                 read = read_for(self.stream, reader.wants(), self._reads_stop_at_limits())
-                if timer is not None and not timer_armed and not read.done():
+                if timer is not None and armed is None and not read.done():
                     timer.arm(self.params.header_timeout, self._on_header_timeout)  # type: ignore[arg-type]
-                    timer_armed = True
+                    armed = timer
                 try:
                     data = await read
                 except iostream.StreamClosedError:
@@ -340,8 +340,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                 raise iostream.StreamClosedError()
             assert isinstance(event, Head)
             head = event
-            if timer_armed:
-                timer.disarm()  # type: ignore[union-attr]
+            if armed is not None:
+                armed.disarm()
             start_line = self._start_line(head)
             headers = _compat.headers_from_fields(head.fields)
             self._state.process(Side.READ, Event.HEAD)
@@ -361,7 +361,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             end = reader.next_event()
             assert isinstance(end, EndOfMessage), end
             reader.expect_next_head()
-            timer_armed = False  # the next head has a deadline of its own
+            armed = None  # the next head has a deadline of its own
 
     @property
     def _waited_for_finish(self) -> bool:
