@@ -41,6 +41,7 @@ import tornado.web  # noqa: E402
 from tornado import httputil  # noqa: E402
 from tornado.concurrent import Future  # noqa: E402
 from tornado.httpserver import HTTPServer  # noqa: E402
+from tornado.iostream import StreamClosedError  # noqa: E402
 
 import tornado_h1alt  # noqa: E402
 
@@ -143,10 +144,17 @@ class NullConnection(httputil.HTTPConnection):
 class NullServerConnection:
     """A lower bound, not an engine: what any HTTP/1 engine must do through
     Tornado's interfaces (read a head, build `RequestStartLine` and
-    `HTTPHeaders`, call the delegate, write), and nothing else."""
+    `HTTPHeaders`, read a Content-Length body, call the delegate, write),
+    and nothing else: no validation, no framing decisions, no timers.
 
-    def __init__(self, stream: Any, params: Any, context: Any) -> None:
+    ``turn``: let the IOLoop turn once between requests, as stock Tornado
+    and tornado_h1alt do (see `tornado_h1alt.server`); off here, on in
+    `bench/floor.py`, which serves it on real sockets.
+    """
+
+    def __init__(self, stream: Any, params: Any, context: Any, turn: bool = False) -> None:
         self.stream = stream
+        self.turn = turn
         self.task: Optional[asyncio.Task[None]] = None
 
     def start_serving(self, delegate: Any) -> None:
@@ -158,22 +166,35 @@ class NullServerConnection:
             self.task.cancel()
 
     async def _serve(self, delegate: Any) -> None:
+        stream = self.stream
         while True:
-            head = await self.stream.read_until_regex(b"\r\n\r\n")
+            try:
+                head = await stream.read_until_regex(b"\r\n\r\n")
+            except StreamClosedError:
+                return
             lines = head.decode("latin-1").split("\r\n")
             method, path, version = lines[0].split(" ")
             headers = httputil.HTTPHeaders()
+            left = 0
             for line in lines[1:]:
                 if line:
                     name, _, value = line.partition(":")
                     headers.add(name, value.strip())
-            connection = NullConnection(self.stream)
+                    if name.lower() == "content-length":
+                        left = int(value)
+            connection = NullConnection(stream)
             request = delegate.start_request(self, connection)
             request.headers_received(httputil.RequestStartLine(method, path, version), headers)
+            while left:
+                piece = await stream.read_bytes(min(left, 65536), partial=True)
+                left -= len(piece)
+                request.data_received(piece)
             request.finish()
             if not connection.finished:
                 connection.waiter = Future()
                 await connection.waiter
+            if self.turn:
+                await asyncio.sleep(0)
 
 
 ENGINES["null"] = (NullServerConnection, tornado_h1alt)

@@ -1,10 +1,12 @@
 """Tests of the benchmark harness's pure logic: wrk output parsing, statistics, reports.
 
-Nothing here starts a server or wrk, and nothing measures time.
+Nothing here starts wrk or measures time; the few tests that start a server
+serve it in-process, on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import os
@@ -413,3 +415,55 @@ async def test_engine_cpu_serves_every_request_through_each_engine(
     expected = {"stock": "tornado.", "h1alt": "tornado_h1alt.", "null": "bench."}[engine]
     assert engine_cpu.ENGINES[engine][0].__module__.startswith(expected)
     assert await engine_cpu.measure(engine, app, requests=20, repeats=1) > 0
+
+
+# -- bench/floor.py -------------------------------------------------------------
+
+
+def test_cpu_seconds_counts_from_after_the_command_name() -> None:
+    from bench.floor import cpu_seconds
+
+    # A command name with spaces and a ")" of its own; utime 250 and stime
+    # 50 ticks are the 14th and 15th fields.
+    stat = "4242 (py (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0"
+    assert cpu_seconds(stat, 100) == 3.0
+
+
+async def test_the_null_floor_server_answers_like_the_bare_app(io_loop: Any) -> None:
+    # bench/floor.py's null loop must answer what wrk's scenarios check
+    # (GET / and a Content-Length POST, over one keep-alive connection), and
+    # leave quietly when the client closes.
+    import socket
+
+    from tornado.iostream import IOStream
+    from tornado.testing import bind_unused_port
+
+    from bench.floor import make_null_server
+
+    server = make_null_server()
+    sock, port = bind_unused_port()
+    server.add_sockets([sock])
+    stream = IOStream(socket.socket())
+    try:
+        await stream.connect(("127.0.0.1", port))
+        body = b"x" * 70000  # more than one of the loop's 64 KiB reads
+        for request, expected in [
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"Hello world"),
+            (
+                b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(body), body),
+                b"70000",
+            ),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"Hello world"),
+        ]:
+            await stream.write(request)
+            head = await stream.read_until(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert b"\r\nContent-Length: %d\r\n" % len(expected) in head
+            assert await stream.read_bytes(len(expected)) == expected
+    finally:
+        stream.close()
+        server.stop()
+    [connection] = server.null_connections
+    assert connection.task is not None
+    await asyncio.wait_for(connection.task, 5)  # raises what the loop raised
