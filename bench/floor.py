@@ -185,6 +185,14 @@ def main(argv: Sequence[str] = ()) -> None:
         if name not in DEFAULT_SCENARIOS:
             parser.error("only %s are served by the null loop" % ", ".join(DEFAULT_SCENARIOS))
     procs.exit_on_sigterm()
+    try:
+        print(run(scenarios, args.runs, args.duration))
+    except (procs.BenchError, wrk.WrkError) as error:
+        sys.exit("floor.py: %s" % error)
+
+
+def run(scenarios: Sequence[str], runs: int, duration: int) -> str:
+    """Measure ``scenarios`` (``runs`` interleaved runs each); the table."""
     pinning = procs.detect_pinning(True, server_cpu=1, client_cpu=0)
     results: Dict[str, Dict[str, List[Tuple[float, float]]]] = {}
     with procs.ProcessGroup() as group, tempfile.TemporaryDirectory() as log_dir:
@@ -193,16 +201,16 @@ def main(argv: Sequence[str] = ()) -> None:
             results[name] = {engine: [] for engine in ENGINES}
             for engine in ENGINES:  # warm-up, checking every response
                 measure(servers[engine], name, pinning, 2, verify=True)
-            for run in range(args.runs):
+            for index in range(runs):
                 for engine in ENGINES:
-                    sample = measure(servers[engine], name, pinning, args.duration)
+                    sample = measure(servers[engine], name, pinning, duration)
                     results[name][engine].append(sample)
                     print(
                         "  [%s] run %d/%d %-5s %8.0f req/s %6.1f us/request"
-                        % (name, run + 1, args.runs, engine, *sample),
+                        % (name, index + 1, runs, engine, *sample),
                         file=sys.stderr,
                     )
-    print(render(results))
+    return render(results)
 
 
 if __name__ == "__main__":

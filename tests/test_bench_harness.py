@@ -429,6 +429,26 @@ def test_cpu_seconds_counts_from_after_the_command_name() -> None:
     assert cpu_seconds(stat, 100) == 3.0
 
 
+def test_floor_table_gives_medians_and_ratios_to_stock() -> None:
+    from bench.floor import render
+
+    # (req/s, CPU us/request) per run; medians 100/80, 150/50, 300/20.
+    table = render(
+        {
+            "hello-bare": {
+                "stock": [(90.0, 90.0), (100.0, 80.0), (110.0, 70.0)],
+                "h1alt": [(150.0, 50.0), (140.0, 55.0), (160.0, 45.0)],
+                "null": [(300.0, 20.0), (310.0, 19.0), (290.0, 21.0)],
+            }
+        }
+    ).splitlines()
+    assert len(table) == 5  # header, rule, a row per server
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table[2:]]
+    assert rows[0] == ["hello-bare", "stock", "100", "1.00", "80.0 (70.0 to 90.0)", "1.00"]
+    assert rows[1] == ["hello-bare", "h1alt", "150", "1.50", "50.0 (45.0 to 55.0)", "0.62"]
+    assert rows[2] == ["hello-bare", "null", "300", "3.00", "20.0 (19.0 to 21.0)", "0.25"]
+
+
 async def test_the_null_floor_server_answers_like_the_bare_app(io_loop: Any) -> None:
     # bench/floor.py's null loop must answer what wrk's scenarios check
     # (GET / and a Content-Length POST, over one keep-alive connection), and
