@@ -429,6 +429,19 @@ def test_cpu_seconds_counts_from_after_the_command_name() -> None:
     assert cpu_seconds(stat, 100) == 3.0
 
 
+def test_floor_measures_the_null_loop_only_where_it_serves_the_scenario() -> None:
+    from bench.floor import engines_for, main
+
+    assert engines_for("hello-bare") == ("stock", "h1alt", "null")
+    assert engines_for("post64k") == ("stock", "h1alt", "null")
+    assert engines_for("chunked-16k") == ("stock", "h1alt")
+    # Only wrk scenarios of the bare app: refused before any server starts.
+    for name in ("hello-web", "client-fetch", "idle-rss", "nope"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--scenarios", name])
+        assert exit_info.value.code == 2
+
+
 def test_floor_table_gives_medians_and_ratios_to_stock() -> None:
     from bench.floor import render
 
