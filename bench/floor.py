@@ -214,7 +214,10 @@ def run(scenarios: Sequence[str], runs: int, duration: int) -> str:
     pinning = procs.detect_pinning(True, server_cpu=1, client_cpu=0)
     results: Dict[str, Dict[str, List[Tuple[float, float]]]] = {}
     with procs.ProcessGroup() as group, tempfile.TemporaryDirectory() as log_dir:
-        servers = {engine: start(group, engine, pinning, log_dir) for engine in ENGINES}
+        needed = {engine for name in scenarios for engine in engines_for(name)}
+        servers = {
+            engine: start(group, engine, pinning, log_dir) for engine in ENGINES if engine in needed
+        }
         for name in scenarios:
             engines = engines_for(name)
             results[name] = {engine: [] for engine in engines}
