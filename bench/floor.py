@@ -105,27 +105,28 @@ def serve_null(port: int) -> None:
     asyncio.run(serve())
 
 
-def start(group: procs.ProcessGroup, engine: str, pinning: procs.Pinning, log_dir: str) -> Any:
+def start(
+    group: procs.ProcessGroup, engine: str, pinning: procs.Pinning, log_dir: str
+) -> procs.Server:
     """A running server of ``engine`` (the null loop is this script's ``--serve``)."""
     if engine != "null":
         return procs.start_server(group, engine, "bare", pinning=pinning, log_dir=log_dir)
-    port = procs.free_port()
-    log_path = os.path.join(log_dir, "server-null-%d.log" % port)
-    argv = pinning.prefix(pinning.server_cpu) + [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--serve",
-        str(port),
-    ]
-    with open(log_path, "w") as log:
-        proc = group.start(argv, stdout=log, stderr=subprocess.STDOUT)
-    server = procs.Server("null", "bare", port, proc, log_path)
-    procs.wait_for_port(server, 20.0)
-    return server
+    return procs.launch_server(
+        group,
+        "null",
+        "bare",
+        lambda port: [sys.executable, os.path.abspath(__file__), "--serve", str(port)],
+        pinning=pinning,
+        log_dir=log_dir,
+    )
 
 
 def measure(
-    server: Any, scenario_name: str, pinning: procs.Pinning, duration: int, verify: bool = False
+    server: procs.Server,
+    scenario_name: str,
+    pinning: procs.Pinning,
+    duration: int,
+    verify: bool = False,
 ) -> Tuple[float, float]:
     """One wrk run: (requests per second, server CPU microseconds per request).
 

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from types import FrameType, TracebackType
-from typing import IO, Iterator, List, Optional, Sequence, Type, Union
+from typing import IO, Callable, Iterator, List, Optional, Sequence, Type, Union
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
@@ -197,23 +197,47 @@ def start_server(
     startup_timeout: float = 20.0,
 ) -> Server:
     """Start bench/server.py, wait until its port accepts, check it answers correctly."""
+    server = launch_server(
+        group,
+        engine,
+        app,
+        lambda port: [
+            python,
+            os.path.join(BENCH_DIR, "server.py"),
+            "--engine",
+            engine,
+            "--app",
+            app,
+            "--port",
+            str(port),
+        ],
+        pinning=pinning,
+        log_dir=log_dir,
+        startup_timeout=startup_timeout,
+    )
+    check_server(server)
+    return server
+
+
+def launch_server(
+    group: ProcessGroup,
+    engine: str,
+    app: str,
+    command: Callable[[int], List[str]],
+    *,
+    pinning: Pinning,
+    log_dir: str,
+    startup_timeout: float = 20.0,
+) -> Server:
+    """Start ``command(port)`` on a free port, pinned to the server core, its
+    output in a log; return once the port accepts connections."""
     port = free_port()
     log_path = os.path.join(log_dir, "server-%s-%s-%d.log" % (engine, app, port))
-    argv = pinning.prefix(pinning.server_cpu) + [
-        python,
-        os.path.join(BENCH_DIR, "server.py"),
-        "--engine",
-        engine,
-        "--app",
-        app,
-        "--port",
-        str(port),
-    ]
+    argv = pinning.prefix(pinning.server_cpu) + command(port)
     with open(log_path, "w") as log:
         proc = group.start(argv, stdout=log, stderr=subprocess.STDOUT)
     server = Server(engine, app, port, proc, log_path)
     wait_for_port(server, startup_timeout)
-    check_server(server)
     return server
 
 
