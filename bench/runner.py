@@ -19,7 +19,7 @@ ENGINES = ("stock", "h1alt")
 CLIENT_MODULE_PREFIX = {
     "stock": "tornado.simple_httpclient",
     "h1alt": "tornado_h1alt.",
-    "keepalive": "tornado_h1alt.keepalive",
+    "keepalive": "tornado_h1alt.client.pooled",
 }
 
 

@@ -15,13 +15,15 @@ messages as it likes.  `encode_input` builds an input from named options.
 
 Each input is read three ways and the results must agree:
 
-* as the adapter reads it: only what `MessageReader.wants` asks for, with
+* as the adapter reads it: only what `Exchange.wants` asks for, with
   IOStream's semantics, each read delivered in one or several pieces;
 * whole: everything in one `receive_data`, then the end of the stream;
 * one byte at a time (for a subset of inputs: it is the slow one).
 
-A message that ends is followed by a new reader on its `trailing_data`
-(keep-alive, pipelining) or, after a 1xx response, by `expect_next_head`.
+Each message is read by an `Exchange`, as the adapters read it: after a head
+the exchange is told to read on (`Exchange.after_head`), after a 1xx
+response to the next head; a message that ends is followed by a new
+exchange given its `trailing_data` (keep-alive, pipelining).
 The invariants checked are listed in fuzz/README.md; a broken one raises
 AssertionError, which libFuzzer reports as a crash.  The only exception the
 core may raise is `ProtocolError`.
@@ -56,29 +58,29 @@ _instrumented = (
     else contextlib.nullcontext()
 )
 with _instrumented:
-    from tornado_h1alt import _abnf
-    from tornado_h1alt._errors import ProtocolError
-    from tornado_h1alt._framing import (
+    from tornado_h1alt.h1 import abnf
+    from tornado_h1alt.h1.chunked import MAX_CHUNK_LINE
+    from tornado_h1alt.h1.errors import ProtocolError
+    from tornado_h1alt.h1.events import (
+        ConnectionClosed,
+        Data,
+        EndOfMessage,
+        Head,
+        RequestHead,
+        ResponseHead,
+    )
+    from tornado_h1alt.h1.exchange import Exchange
+    from tornado_h1alt.h1.framing import (
+        LAST_CHUNK,
         BodyKind,
         request_framing,
         response_framing,
         response_has_no_body,
     )
-    from tornado_h1alt._parse import (
-        LAST_CHUNK,
-        MAX_CHUNK_LINE,
-        ConnectionClosed,
-        Data,
-        EndOfMessage,
-        Head,
-        MessageReader,
-        ReadBytes,
-        ReadLine,
-        ReadUntilClose,
-        ReadUntilRegex,
-        parse_head,
-    )
-    from tornado_h1alt._serialize import BodyWriter, encode_head, status_line
+    from tornado_h1alt.h1.heads import parse_request_head, parse_response_head
+    from tornado_h1alt.h1.plan import ReadBytes, ReadLine, ReadUntilClose, ReadUntilRegex
+    from tornado_h1alt.h1.state import State
+    from tornado_h1alt.h1.writers import BodyWriter, encode_head, status_line
 
 __all__ = ["Options", "Outcome", "TestOneInput", "decode_input", "encode_input", "main"]
 
@@ -104,7 +106,7 @@ BYTE_BY_BYTE_MAX = 96
 # over: such inputs are cut to this many bytes, to keep the fuzzer fast.
 SMALL_CHUNK_STREAM_MAX = 256
 # The most a chunked-body read may fetch beyond the line or chunk it is
-# after: a chunk's CRLF and the shortest last chunk (see MessageReader.wants).
+# after: a chunk's CRLF and the shortest last chunk (see ChunkedReader.wants).
 SLACK = len(b"\r\n") + len(LAST_CHUNK)
 # A 1xx response head counts as a message here.
 MAX_MESSAGES = 4
@@ -118,7 +120,7 @@ class Options(NamedTuple):
     max_header_size: int = 65536
     max_body_size: Optional[int] = None
     chunk_size: int = 65536
-    # Set max_body_size on the reader after the Head, as the adapter does,
+    # Set max_body_size on the exchange after the head, as the adapter does,
     # rather than at construction.
     limit_after_head: bool = False
     # ReadLine as IOStream.read_until(max_bytes=) does it: the LF must come
@@ -212,10 +214,6 @@ class Outcome(NamedTuple):
     open_head: Optional[Head]
 
 
-def _buffered(reader: MessageReader) -> int:
-    return len(reader._data) - reader._pos
-
-
 _REGEXES: Dict[bytes, re.Pattern[bytes]] = {}
 
 
@@ -227,7 +225,7 @@ def _regex(pattern: bytes) -> re.Pattern[bytes]:
 
 
 class _Session:
-    """One connection: readers in turn, one per message, and their events."""
+    """One connection: exchanges in turn, one per message, and their events."""
 
     def __init__(
         self,
@@ -239,7 +237,7 @@ class _Session:
     ):
         self.options = options
         self.light = light  # fewer checks per received piece (byte by byte)
-        self.bound = bound  # most bytes a reader may hold, if checked
+        self.bound = bound  # most bytes an exchange may hold, if checked
         self.deep = deep  # round-trip each message through the serialiser
         self.messages: List[Message] = []
         self.ending: Optional[str] = None
@@ -249,18 +247,20 @@ class _Session:
         self.body_size = 0
         self.error: Optional[ProtocolError] = None
         self.on_message_end: Optional[Callable[[], None]] = None
-        self.reader = self._new_reader()
+        self.exchange = self._new_exchange()
 
-    def _new_reader(self) -> MessageReader:
+    def _new_exchange(self) -> Exchange:
         o = self.options
-        return MessageReader(
-            is_response=o.is_response,
+        exchange = Exchange(
+            o.is_response,
             max_header_size=o.max_header_size,
             max_body_size=None if o.limit_after_head else o.max_body_size,
             chunk_size=o.chunk_size,
-            request_method=o.request_method,
             coalesce_chunks=o.coalesce_chunks,
         )
+        # The request a response answers (as send_request records it).
+        exchange.request_method = o.request_method
+        return exchange
 
     def outcome(self) -> Outcome:
         assert self.ending is not None
@@ -270,36 +270,36 @@ class _Session:
 
     def receive(self, data: bytes) -> None:
         assert data and self.ending is None and not self.eof
-        self.reader.receive_data(data)
-        assert self.light or self.reader.has_input
+        self.exchange.receive_data(data)
+        assert self.light or self.exchange.has_input
         self._check_bound()
         self.pump()
 
     def close(self) -> None:
-        """The end of the stream: the reader must come to an end now."""
+        """The end of the stream: the exchange must come to an end now."""
         assert self.ending is None
         self.eof = True
-        self.reader.receive_data(b"")
+        self.exchange.receive_data(b"")
         self.pump()
-        assert self.ending is not None, "the reader waits for bytes after the end of the stream"
+        assert self.ending is not None, "the exchange waits for bytes after the end of the stream"
 
     def _check_bound(self) -> None:
         if self.bound is not None:
-            held = _buffered(self.reader)
-            assert held <= self.bound, "the reader holds %d bytes (bound %d)" % (held, self.bound)
+            held = len(self.exchange.buffer)
+            assert held <= self.bound, "the exchange holds %d bytes (bound %d)" % (held, self.bound)
 
     def pump(self) -> None:
         while self.ending is None:
-            reader = self.reader
-            event = reader.next_event()
+            exchange = self.exchange
+            event = exchange.next_event()
             if event is None:
                 assert not self.eof, "next_event() is None after the end of the stream"
-                assert self.light or not reader.done
+                assert self.light or exchange.state.read is not State.DONE
                 return
             kind = type(event)  # the most frequent first: this loop is hot
             if kind is Data:
                 self._on_data(event)  # type: ignore[arg-type]
-            elif kind is Head:
+            elif kind is RequestHead or kind is ResponseHead:
                 self._on_head(event)  # type: ignore[arg-type]
             elif kind is EndOfMessage:
                 self._on_end(event)  # type: ignore[arg-type]
@@ -313,8 +313,9 @@ class _Session:
     # -- events ------------------------------------------------------------
 
     def _on_head(self, head: Head) -> None:
-        assert self.head is None, "a Head inside a message"
-        assert self.reader.head is head and not self.reader.done
+        assert self.head is None, "a head inside a message"
+        exchange = self.exchange
+        assert exchange.head is head and exchange.state.read is State.HEADERS
         _check_head(head, self.options)
         if self.deep:
             _round_trip(_check_head_round_trip, head, self.options)
@@ -322,7 +323,14 @@ class _Session:
         self.body = []
         self.body_size = 0
         if self.options.limit_after_head:
-            self.reader.max_body_size = self.options.max_body_size
+            exchange.max_body_size = self.options.max_body_size
+        interim = isinstance(head, ResponseHead) and head.interim
+        exchange.after_head()  # (may refuse the body, or an 11th 1xx)
+        if interim:
+            # An interim response: no body, and the final one follows on the
+            # same exchange.
+            assert exchange.state.read is State.IDLE and exchange.head is None
+            self._end_message(head, [])
 
     def _on_data(self, event: Data) -> None:
         head = self.head
@@ -342,9 +350,9 @@ class _Session:
 
     def _on_end(self, event: EndOfMessage) -> None:
         head = self.head
-        assert head is not None, "EndOfMessage before Head"
-        reader = self.reader
-        assert reader.done
+        assert head is not None, "EndOfMessage before the head"
+        assert self.exchange.state.read is State.DONE
+        assert not (isinstance(head, ResponseHead) and head.interim), "the end of an interim"
         kind = head.framing.kind
         if kind is BodyKind.LENGTH:
             assert self.body_size == head.framing.length
@@ -355,6 +363,19 @@ class _Session:
         trailers = list(event.trailers)
         assert not trailers or kind is BodyKind.CHUNKED, "trailers outside a chunked body"
         _check_fields(trailers)
+        if self._end_message(head, trailers):
+            return
+        # Keep-alive (or pipelining): the next exchange gets what is left.
+        trailing = self.exchange.trailing_data
+        self.exchange = self._new_exchange()
+        if trailing:
+            self.exchange.receive_data(trailing)
+            self._check_bound()
+        if self.eof:
+            self.exchange.receive_data(b"")
+
+    def _end_message(self, head: Head, trailers: List[Tuple[str, str]]) -> bool:
+        """Record a complete message; True once max_messages have been read."""
         message = Message(head, b"".join(self.body), trailers)
         if self.deep:
             _round_trip(_check_message_round_trip, message, self.body, self.options)
@@ -364,20 +385,8 @@ class _Session:
             self.on_message_end()
         if len(self.messages) >= self.options.max_messages:
             self.ending = "limit"
-            return
-        code = head.start[1]
-        if self.options.is_response and 100 <= code < 200:  # type: ignore[operator]
-            # An interim response: the final one follows on the same reader.
-            reader.expect_next_head()
-            return
-        # Keep-alive (or pipelining): the next message gets what is left.
-        trailing = reader.trailing_data
-        self.reader = self._new_reader()
-        if trailing:
-            self.reader.receive_data(trailing)
-            self._check_bound()
-        if self.eof:
-            self.reader.receive_data(b"")
+            return True
+        return False
 
 
 # -- checks on what the core returns ------------------------------------------------
@@ -385,8 +394,8 @@ class _Session:
 
 def _check_fields(fields: List[Tuple[str, str]]) -> None:
     for name, value in fields:
-        assert _abnf.field_name.fullmatch(name), "field name %r" % name
-        assert not _abnf.field_value_forbidden.search(value), "field value %r" % value
+        assert abnf.field_name.fullmatch(name), "field name %r" % name
+        assert not abnf.field_value_forbidden.search(value), "field value %r" % value
         assert value == value.strip(" \t"), "field value not stripped: %r" % value
 
 
@@ -395,17 +404,18 @@ def _check_head(head: Head, options: Options) -> None:
     assert major == 1 and 0 <= minor <= 9
     kind = head.framing.kind
     if options.is_response:
-        version_text, code, reason = head.start
+        assert isinstance(head, ResponseHead)
+        code = head.status_code
         assert isinstance(code, int) and 0 <= code <= 999
-        assert isinstance(reason, str) and _abnf.reason_phrase.fullmatch(reason)
+        assert isinstance(head.reason, str) and abnf.reason_phrase.fullmatch(head.reason)
         no_body = response_has_no_body(options.request_method, code)
         assert (kind is BodyKind.NONE) == no_body, "framing %r for a %d" % (head.framing, code)
     else:
-        method, target, version_text = head.start
-        assert isinstance(method, str) and _abnf.method.fullmatch(method)
-        assert isinstance(target, str) and _abnf.request_target.fullmatch(target)
+        assert isinstance(head, RequestHead)
+        assert isinstance(head.method, str) and abnf.method.fullmatch(head.method)
+        assert isinstance(head.target, str) and abnf.request_target.fullmatch(head.target)
         assert kind in (BodyKind.LENGTH, BodyKind.CHUNKED), "request framing %r" % (head.framing,)
-    assert version_text == "HTTP/%d.%d" % head.version
+    assert head.http_version == "HTTP/%d.%d" % head.version
     assert head.framing.length >= 0 and (kind is BodyKind.LENGTH or head.framing.length == 0)
     assert isinstance(head.keep_alive, bool)
     assert not (kind is BodyKind.UNTIL_CLOSE and head.keep_alive)
@@ -421,63 +431,73 @@ def _round_trip(check: Callable[..., None], *args: object) -> None:
         raise AssertionError("round trip: re-serialised message refused: %s" % exc) from exc
 
 
-def _start_line(head: Head, options: Options) -> str:
+def _start(head: Head) -> Tuple[object, ...]:
+    if isinstance(head, ResponseHead):
+        return (head.http_version, head.status_code, head.reason)
+    return (head.method, head.target, head.http_version)
+
+
+def _start_line(head: Head) -> str:
+    if isinstance(head, ResponseHead):
+        return "%s %03d %s" % (head.http_version, head.status_code, head.reason)
+    return "%s %s %s" % (head.method, head.target, head.http_version)
+
+
+def _parse_head(block: bytes, options: Options) -> Head:
     if options.is_response:
-        version_text, code, reason = head.start
-        return "%s %03d %s" % (version_text, code, reason)
-    return "%s %s %s" % head.start
+        return parse_response_head(block, options.request_method)
+    return parse_request_head(block)
 
 
 def _check_head_round_trip(head: Head, options: Options) -> None:
     """A parsed head, serialised by encode_head, parses back to itself."""
-    raw = encode_head(_start_line(head, options), head.fields)
+    raw = encode_head(_start_line(head), head.fields)
     assert raw.endswith(b"\r\n\r\n")
-    again = parse_head(
-        raw[:-4], is_response=options.is_response, request_method=options.request_method
-    )
+    again = _parse_head(raw[:-4], options)
     assert again == head, "round trip: %r != %r" % (again, head)
     # What we would send with that framing is what we read (RFC 9112 6.3 both ways).
     framing = head.framing
     length = str(framing.length) if framing.kind is BodyKind.LENGTH else None
-    if options.is_response:
-        code = head.start[1]
+    if isinstance(head, ResponseHead):
+        code = head.status_code
         written = response_framing(
             request_method=options.request_method,
             request_version=(1, 0) if framing.kind is BodyKind.UNTIL_CLOSE else (1, 1),
-            status_code=code,  # type: ignore[arg-type]
+            status_code=code,
             content_length=length,
         )
         assert written == framing, "we would write %r, we read %r" % (written, framing)
-        assert status_line(code, head.start[2]) == "HTTP/1.1 %d %s" % (code, head.start[2])  # type: ignore[arg-type,str-format]
+        assert status_line(code, head.reason) == "HTTP/1.1 %d %s" % (code, head.reason)
     elif length is not None:
-        assert request_framing(method=head.start[0], content_length=length) == framing  # type: ignore[arg-type]
+        assert request_framing(method=head.method, content_length=length) == framing
 
 
 def _check_message_round_trip(message: Message, pieces: List[bytes], options: Options) -> None:
     """Head and body, framed again by encode_head and BodyWriter, read back the same."""
     head = message.head
     writer = BodyWriter(head.framing)
-    raw = encode_head(_start_line(head, options), head.fields)
+    raw = encode_head(_start_line(head), head.fields)
     raw += b"".join(writer.frame(piece) for piece in pieces) + writer.finish()
-    reader = MessageReader(
-        is_response=options.is_response,
-        max_header_size=len(raw) + 1,
-        request_method=options.request_method,
-    )
-    reader.receive_data(raw)
+    exchange = Exchange(options.is_response, max_header_size=len(raw) + 1)
+    exchange.request_method = options.request_method
+    exchange.receive_data(raw)
     if head.framing.kind is BodyKind.UNTIL_CLOSE:
-        reader.receive_data(b"")
-    again = reader.next_event()
+        exchange.receive_data(b"")
+    again = exchange.next_event()
     assert again == head, "re-read head %r != %r" % (again, head)
+    exchange.after_head()
+    if isinstance(head, ResponseHead) and head.interim:
+        assert message.body == b"" and exchange.state.read is State.IDLE
+        return
     body = []
     while True:
-        event = reader.next_event()
+        event = exchange.next_event()
         if isinstance(event, EndOfMessage):
             break
         assert isinstance(event, Data), "re-read event %r" % (event,)
         body.append(event.data)
     assert b"".join(body) == message.body, "the re-framed body reads back differently"
-    assert event.trailers == [] and reader.trailing_data == b""
+    assert event.trailers == [] and exchange.trailing_data == b""
 
 
 def _check_serialiser_on(text: str, code: int) -> None:
@@ -491,9 +511,9 @@ def _check_serialiser_on(text: str, code: int) -> None:
         assert not has_cr_lf, "encode_head let CR/LF through: %r" % raw
         assert raw == ("%s\r\n%s: %s\r\n\r\n" % (text, text, text)).encode("latin-1")
     line = status_line(code, text)
-    assert _abnf.status_line.fullmatch(line), "status_line %r" % line
+    assert abnf.status_line.fullmatch(line), "status_line %r" % line
     assert line.startswith("HTTP/1.1 %d " % code)
-    if _abnf.reason_phrase.fullmatch(text):
+    if abnf.reason_phrase.fullmatch(text):
         assert line == "HTTP/1.1 %d %s" % (code, text)
 
 
@@ -581,7 +601,7 @@ def read_as_adapter(options: Options, stream: bytes) -> Outcome:
     """Only what wants() asks for (or, in a chunked body, what readable_from
     allows of what has arrived), each read possibly delivered in pieces.
 
-    Given only that, a reader never holds more than `reader_bound` bytes,
+    Given only that, an exchange never holds more than `reader_bound` bytes,
     and never takes a byte past the end of a message it accepts.
     """
     session = _Session(options, bound=reader_bound(options))
@@ -590,7 +610,7 @@ def read_as_adapter(options: Options, stream: bytes) -> Outcome:
 
     def message_end() -> None:
         # The message ends exactly where the read that completed it ends.
-        trailing = session.reader.trailing_data
+        trailing = session.exchange.trailing_data
         assert state["pos"] == state["end"], "a read went past the end of the message"
         assert trailing == b"", "a read took bytes of the next message: %r" % trailing
 
@@ -599,7 +619,7 @@ def read_as_adapter(options: Options, stream: bytes) -> Outcome:
     def feed() -> None:
         while session.ending is None:
             pos = state["pos"]
-            want = session.reader.wants()
+            want = session.exchange.wants()
             end, satisfied = _read_end(want, stream, pos, options.strict_lines)
             if end < 0:
                 session.ending = "error"  # IOStream closes the connection
@@ -611,7 +631,7 @@ def read_as_adapter(options: Options, stream: bytes) -> Outcome:
                 arrived = min(len(stream) - pos, options.chunk_size)
                 if options.fragment:
                     arrived = rng.randint(0, arrived)
-                wider = session.reader.readable_from(stream[pos : pos + arrived])
+                wider = session.exchange.readable_from(stream[pos : pos + arrived])
                 if wider > end - pos:
                     end, satisfied = pos + wider, True
             state["end"] = end
@@ -628,9 +648,9 @@ def read_as_adapter(options: Options, stream: bytes) -> Outcome:
 
 
 def reader_bound(options: Options) -> int:
-    """The most bytes a reader holds when it is given only what wants() asks for.
+    """The most bytes an exchange holds when it is given only what wants() asks for.
 
-    From `MessageReader.wants`, phase by phase (M = max_header_size; a
+    From the readers' `wants`, phase by phase (M = max_header_size; a
     phase holds nothing when it asks for more, except as noted):
 
     * head: one read of at most M bytes (the anchored pattern stops at the
@@ -652,12 +672,12 @@ def reader_bound(options: Options) -> int:
 
 
 def _describe(outcome: Outcome) -> str:
-    heads = [m.head.start for m in outcome.messages]
+    heads = [_start(m.head) for m in outcome.messages]
     return "%d messages %r, %s%s" % (
         len(heads),
         heads,
         outcome.ending,
-        " inside %r" % (outcome.open_head.start,) if outcome.open_head else "",
+        " inside %r" % (_start(outcome.open_head),) if outcome.open_head else "",
     )
 
 
@@ -681,13 +701,9 @@ def check_stream(options: Options, stream: bytes) -> Outcome:
 def TestOneInput(data: bytes) -> None:  # noqa: N802 (libFuzzer's name)
     options, stream = decode_input(data)
     check_stream(options, stream)
-    # parse_head on whatever the peer sent, and the serialiser on it as text.
+    # Head parsing on whatever the peer sent, and the serialiser on it as text.
     try:
-        parse_head(
-            stream[: options.max_header_size],
-            is_response=options.is_response,
-            request_method=options.request_method,
-        )
+        _parse_head(stream[: options.max_header_size], options)
     except ProtocolError:
         pass
     _check_serialiser_on(stream[:64].decode("latin-1"), 100 + options.split_seed % 900)

@@ -28,6 +28,7 @@ from tornado.testing import bind_unused_port
 
 import tornado_h1alt
 import tornado_h1alt.connection as connection_module
+from tornado_h1alt import compat, streamio
 
 # Generous: only reached if the engine hangs, never on the expected path.
 HANG_GUARD = 5.0
@@ -532,13 +533,13 @@ async def test_a_head_already_buffered_arms_no_header_timer(
     # them would be armed and disarmed for nothing.  (The timer still runs
     # for any head a read waits for: the header-timeout tests above.)
     arms: List[float] = []
-    original = connection_module.HeadTimer.arm
+    original = streamio.HeadTimer.arm
 
     def counting(self: Any, timeout: float, on_timeout: Callable[[], None]) -> None:
         arms.append(timeout)
         original(self, timeout, on_timeout)
 
-    monkeypatch.setattr(connection_module.HeadTimer, "arm", counting)
+    monkeypatch.setattr(streamio.HeadTimer, "arm", counting)
     server = raw_server(respond=_numbered, header_timeout=30)
     requests = b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(4))
     last = b"GET /4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -1432,7 +1433,7 @@ async def test_a_body_of_tiny_chunks_is_coalesced_and_still_yields_to_the_ioloop
     connection = tornado_h1alt.HTTP1Connection(ours, True)
     await gen.with_timeout(io_loop.time() + HANG_GUARD, connection.read_response(Delegate()))
     assert b"".join(body) == b"x" * chunks
-    if tornado_h1alt._compat.COALESCES_BODY_PIECES:
+    if compat.COALESCES_BODY_PIECES:
         assert len(body) < 10
     assert ticks[0] > 10
     ours.close()

@@ -399,7 +399,7 @@ async def test_fetch_client_counts_the_connections_the_server_accepted(
     assert result["connections_opened"] == opened
     assert result["connections_opened_with_warmup"] == with_warmup
     assert result["connection_module"].startswith(
-        "tornado.simple_httpclient" if client == "stock" else "tornado_h1alt.keepalive"
+        "tornado.simple_httpclient" if client == "stock" else "tornado_h1alt.client.pooled"
     )
 
 

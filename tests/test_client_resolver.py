@@ -20,8 +20,8 @@ from tornado.netutil import OverrideResolver, Resolver
 from tornado.testing import bind_unused_port
 
 import tornado_h1alt
-from tornado_h1alt import _compat
-from tornado_h1alt.client import AddressLiteralResolver, literal_address
+from tornado_h1alt import compat
+from tornado_h1alt.client.resolver import AddressLiteralResolver, literal_address
 
 PORT = 8080
 
@@ -199,6 +199,6 @@ def test_the_default_resolver_is_one_the_shortcut_knows() -> None:
     # Otherwise the shortcut would silently never apply.
     resolver = Resolver()
     try:
-        assert type(resolver) in _compat.GETADDRINFO_RESOLVERS
+        assert type(resolver) in compat.GETADDRINFO_RESOLVERS
     finally:
         resolver.close()

@@ -1,4 +1,4 @@
-"""_compat: the per-Tornado-version shims behave like the APIs they stand in for."""
+"""compat: the per-Tornado-version shims behave like the APIs they stand in for."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import List, Tuple
 import pytest
 from tornado import httputil
 
-from tornado_h1alt import _compat
+from tornado_h1alt import compat
 
 FIELDS: List[List[Tuple[str, str]]] = [
     [],
@@ -19,7 +19,7 @@ FIELDS: List[List[Tuple[str, str]]] = [
 
 @pytest.mark.parametrize("fields", FIELDS)
 def test_headers_from_fields_equals_adding_one_by_one(fields: List[Tuple[str, str]]) -> None:
-    fast = _compat.headers_from_fields(fields)
+    fast = compat.headers_from_fields(fields)
     slow = httputil.HTTPHeaders()
     for name, value in fields:
         slow.add(name, value)
@@ -44,21 +44,16 @@ def test_headers_from_fields_equals_adding_one_by_one(fields: List[Tuple[str, st
 def test_every_supported_tornado_gets_its_headers_filled_directly() -> None:
     # The fallback (HTTPHeaders.add per field) is correct but slow; a new
     # Tornado layout should be noticed here rather than in the benchmark.
-    assert _compat._FILL_DIRECTLY
+    assert compat._FILL_DIRECTLY
 
 
 def test_error_text_keeps_the_wording_of_the_installed_tornado() -> None:
     message = "Message with both Transfer-Encoding and Content-Length"
     expected = (
-        message if _compat.TORNADO_VERSION >= (6, 4) else message.replace("Message", "Response", 1)
+        message if compat.TORNADO_VERSION >= (6, 4) else message.replace("Message", "Response", 1)
     )
-    assert _compat.error_text(message) == expected
-    assert _compat.error_text("invalid chunk size") == "invalid chunk size"
-
-
-def test_to_native_str_decodes_bytes_as_utf8() -> None:
-    assert _compat.to_native_str(b"caf\xc3\xa9") == "café"
-    assert _compat.to_native_str("x") == "x"
+    assert compat.error_text(message) == expected
+    assert compat.error_text("invalid chunk size") == "invalid chunk size"
 
 
 class _Stream:
@@ -68,7 +63,7 @@ class _Stream:
 
 def test_anchored_head_reads_need_a_search_from_the_buffer_start() -> None:
     # Before 6.3, IOStream searches from _read_buffer_pos, where \A fails.
-    assert _compat.searches_from_buffer_start(_Stream(_read_buffer_pos=0))
-    assert _compat.searches_from_buffer_start(_Stream())
+    assert compat.searches_from_buffer_start(_Stream(_read_buffer_pos=0))
+    assert compat.searches_from_buffer_start(_Stream())
     offset = _Stream(_read_buffer_pos=5)
-    assert _compat.searches_from_buffer_start(offset) is (_compat.TORNADO_VERSION >= (6, 3))
+    assert compat.searches_from_buffer_start(offset) is (compat.TORNADO_VERSION >= (6, 3))

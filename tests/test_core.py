@@ -11,33 +11,32 @@ import re
 from typing import Callable, List, Optional, Tuple
 
 import pytest
+from h1core import Reader
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tornado_h1alt import _parse, _serialize
-from tornado_h1alt._errors import ProtocolError
-from tornado_h1alt._framing import (
+from tornado_h1alt.h1 import abnf, heads, writers
+from tornado_h1alt.h1.chunked import chunk_size
+from tornado_h1alt.h1.errors import OutputError, ProtocolError
+from tornado_h1alt.h1.events import (
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Head,
+    RequestHead,
+    ResponseHead,
+)
+from tornado_h1alt.h1.framing import (
     BodyKind,
     Framing,
     index_fields,
     received_framing,
     response_framing,
 )
-from tornado_h1alt._parse import (
-    ConnectionClosed,
-    Data,
-    EndOfMessage,
-    Head,
-    MessageReader,
-    ReadBytes,
-    ReadLine,
-    ReadUntilRegex,
-    _chunk_size,
-    head_read_pattern,
-    parse_head,
-)
-from tornado_h1alt._serialize import BodyWriter, OutputError, encode_head, status_line
-from tornado_h1alt._state import Event, ExchangeState, InvalidTransition, Side, State
+from tornado_h1alt.h1.heads import parse_request_head, parse_response_head
+from tornado_h1alt.h1.plan import ReadBytes, ReadLine, ReadUntilRegex, head_read_pattern
+from tornado_h1alt.h1.state import ExchangeState, InvalidTransition, Side, State, Transition
+from tornado_h1alt.h1.writers import BodyWriter, encode_head, status_line
 
 NEXT_MESSAGE = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
 POST_CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -57,12 +56,12 @@ def read_message(
     request_method: Optional[str] = None,
     max_body_size: Optional[int] = None,
     eof: bool = False,
-) -> Tuple[Head, bytes, List[Tuple[str, str]], MessageReader]:
+) -> Tuple[Head, bytes, List[Tuple[str, str]], Reader]:
     """Feed ``data`` (split per ``mode``) and collect one message.
 
     Returns the head, the body, the trailers and the reader.
     """
-    reader = MessageReader(
+    reader = Reader(
         is_response=is_response, request_method=request_method, max_body_size=max_body_size
     )
     pieces = _pieces(data, mode)
@@ -78,7 +77,7 @@ def read_message(
             event = reader.next_event()
             if event is None:
                 break
-            if isinstance(event, Head):
+            if isinstance(event, (RequestHead, ResponseHead)):
                 head = event
             elif isinstance(event, Data):
                 body += event.data
@@ -100,7 +99,7 @@ def test_simple_get(mode: str) -> None:
     head, body, trailers, _ = read_message(
         b"GET /path?q=1 HTTP/1.1\r\nHost: example.com\r\nX-A:  spaced value \t\r\n\r\n", mode
     )
-    assert head.start == ("GET", "/path?q=1", "HTTP/1.1")
+    assert (head.method, head.target, head.http_version) == ("GET", "/path?q=1", "HTTP/1.1")
     assert head.version == (1, 1)
     assert head.fields == [("Host", "example.com"), ("X-A", "spaced value")]
     assert head.framing == Framing(BodyKind.LENGTH, 0)
@@ -137,7 +136,7 @@ def test_chunked_body_with_extensions_and_trailers(mode: str) -> None:
 def test_leading_empty_lines_are_skipped(mode: str) -> None:
     # RFC 9112 2.2: a server SHOULD ignore empty lines before the request-line.
     head, _, _, _ = read_message(b"\r\n\r\n\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", mode)
-    assert head.start == ("GET", "/", "HTTP/1.1")
+    assert (head.method, head.target, head.http_version) == ("GET", "/", "HTTP/1.1")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -202,13 +201,13 @@ def test_trailer_lines_must_end_in_crlf(mode: str, last: bytes) -> None:
 def test_empty_lines_before_a_head_count_against_the_limit(mode: str) -> None:
     # However they are split (found by the fuzz harness: two at a time, as an
     # adapter reads them, they were never counted).
-    reader = MessageReader(is_response=False, max_header_size=64)
+    reader = Reader(is_response=False, max_header_size=64)
     with pytest.raises(ProtocolError):
         for piece in _pieces(b"\n" * 70, mode):
             reader.receive_data(piece)
             assert reader.next_event() is None
     # Fewer, then the close: a clean end between messages.
-    reader = MessageReader(is_response=False, max_header_size=64)
+    reader = Reader(is_response=False, max_header_size=64)
     for piece in _pieces(b"\r\n" * 31, mode) + [b""]:
         reader.receive_data(piece)
         event = reader.next_event()
@@ -217,7 +216,7 @@ def test_empty_lines_before_a_head_count_against_the_limit(mode: str) -> None:
 
 def test_status_line_without_reason() -> None:
     head, _, _, _ = read_message(b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", is_response=True)
-    assert head.start == ("HTTP/1.1", 200, "")
+    assert (head.http_version, head.status_code, head.reason) == ("HTTP/1.1", 200, "")
 
 
 @pytest.mark.parametrize(
@@ -303,9 +302,9 @@ def test_chunked_body_size_limit() -> None:
 
 
 def test_content_length_limit_is_checked_when_the_body_starts() -> None:
-    reader = MessageReader(is_response=False, max_body_size=100)
+    reader = Reader(is_response=False, max_body_size=100)
     reader.receive_data(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n")
-    assert isinstance(reader.next_event(), Head)
+    assert isinstance(reader.next_event(), RequestHead)
     # The owner may raise the limit after seeing the head (set_max_body_size).
     reader.max_body_size = 10
     with pytest.raises(ProtocolError, match="Content-Length too long"):
@@ -320,7 +319,7 @@ def test_until_close_body_limit() -> None:
 
 
 def test_header_section_too_large_is_431() -> None:
-    reader = MessageReader(is_response=False, max_header_size=64)
+    reader = Reader(is_response=False, max_header_size=64)
     reader.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * 100)
     with pytest.raises(ProtocolError) as info:
         reader.next_event()
@@ -342,7 +341,7 @@ def test_header_section_too_large_is_431() -> None:
 def test_head_over_the_limit_without_its_end(data: bytes, status: int) -> None:
     # What head_read_pattern returns when the limit is reached: exactly
     # max_header_size bytes, the end not among them.
-    reader = MessageReader(is_response=False, max_header_size=64)
+    reader = Reader(is_response=False, max_header_size=64)
     reader.receive_data(data[:64])
     with pytest.raises(ProtocolError) as info:
         reader.next_event()
@@ -381,7 +380,7 @@ def test_head_read_pattern_stops_at_the_limit_inside_the_head() -> None:
 
 
 def test_close_between_messages_is_clean() -> None:
-    reader = MessageReader(is_response=False)
+    reader = Reader(is_response=False)
     reader.receive_data(b"\r\n")
     assert reader.next_event() is None
     reader.receive_data(b"")
@@ -396,7 +395,7 @@ def test_close_between_messages_is_clean() -> None:
     ],
 )
 def test_close_inside_a_message_is_an_error(data: bytes, what: str) -> None:
-    reader = MessageReader(is_response=False)
+    reader = Reader(is_response=False)
     reader.receive_data(data)
     reader.receive_data(b"")
     with pytest.raises(ProtocolError, match=what):
@@ -408,7 +407,7 @@ def test_wants_never_passes_the_message_end() -> None:
     # The adapter reads exactly what wants() asks for; the sum of those reads
     # must end exactly at the end of the message (trailers included).
     message = CHUNKED_HEAD + b"3\r\nabc\r\n2\r\nde\r\n0\r\nT: v\r\n\r\n"
-    reader = MessageReader(is_response=False, chunk_size=2)
+    reader = Reader(is_response=False, chunk_size=2)
     consumed, _, body = _read_as_adapter(message + NEXT_MESSAGE, reader)
     assert consumed == len(message)
     assert body == b"abcde"
@@ -418,19 +417,19 @@ def test_one_read_per_chunk_once_the_size_line_only_lacks_its_lf() -> None:
     # After "...\r\n4000\r" the rest of the line, the chunk, its CRLF and the
     # shortest next line ("0\r\n\r\n") are sure to come: one read, not a
     # line read and then a data read.
-    reader = MessageReader(is_response=False)
+    reader = Reader(is_response=False)
     reader.receive_data(CHUNKED_HEAD + b"4000\r")
-    assert isinstance(reader.next_event(), Head)
+    assert isinstance(reader.next_event(), RequestHead)
     assert reader.next_event() is None
     assert reader.wants() == ReadBytes(1 + 0x4000 + 2 + 5)
     # Still exact when that is the last chunk: its LF and the final CRLF.
-    reader = MessageReader(is_response=False)
+    reader = Reader(is_response=False)
     reader.receive_data(CHUNKED_HEAD + b"0000\r")
-    assert isinstance(reader.next_event(), Head)
+    assert isinstance(reader.next_event(), RequestHead)
     assert reader.next_event() is None
     assert reader.wants() == ReadBytes(3)
     message = CHUNKED_HEAD + b"0004\r\nabcd\r\n00000\r\n\r\n"
-    consumed, _, body = _read_as_adapter(message + NEXT_MESSAGE, MessageReader(is_response=False))
+    consumed, _, body = _read_as_adapter(message + NEXT_MESSAGE, Reader(is_response=False))
     assert consumed == len(message) and body == b"abcd"
 
 
@@ -460,17 +459,35 @@ def test_http10_transfer_encoding_is_processed_then_closed() -> None:
 
 
 def test_interim_response_then_final() -> None:
-    reader = MessageReader(is_response=True, request_method="POST")
+    reader = Reader(is_response=True, request_method="POST")
     reader.receive_data(
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
     )
     interim = reader.next_event()
-    assert isinstance(interim, Head) and interim.start[1] == 100
-    assert isinstance(reader.next_event(), EndOfMessage)
-    reader.expect_next_head()
+    assert isinstance(interim, ResponseHead) and interim.status_code == 100 and interim.interim
+    # An interim response has no body: the final head follows at once.
     final = reader.next_event()
-    assert isinstance(final, Head) and final.start[1] == 200
+    assert isinstance(final, ResponseHead) and final.status_code == 200 and not final.interim
     assert reader.next_event() == Data(b"ok")
+
+
+@pytest.mark.parametrize("interim", [10, 11])
+def test_a_client_takes_at_most_ten_interim_responses(interim: int) -> None:
+    # A peer must not keep a request alive forever with 1xx responses;
+    # Tornado 6.5 takes ten (its _MAX_1XX_RESPONSES).
+    reader = Reader(is_response=True, request_method="GET")
+    reader.receive_data(b"HTTP/1.1 103 Early Hints\r\n\r\n" * interim)
+    reader.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    heads = []
+    if interim > 10:
+        with pytest.raises(ProtocolError, match="Too many 1xx responses"):
+            while True:
+                heads.append(reader.next_event())
+        assert len(heads) == 11  # each was handed over; the 11th is refused after
+        return
+    while not isinstance(event := reader.next_event(), EndOfMessage):
+        heads.append(event)
+    assert [head.status_code for head in heads] == [103] * interim + [200]  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -534,6 +551,15 @@ def test_framing_is_symmetric() -> None:
     assert written == read
 
 
+def test_encode_head_writes_bytes_as_utf8_and_other_values_as_str() -> None:
+    # Tornado's HTTPHeaders takes bytes (and ints) too, and Tornado has
+    # always written bytes decoded as UTF-8.
+    head = encode_head("HTTP/1.1 200 OK", [(b"X-B", b"caf\xc3\xa9"), ("X-N", 5)])
+    assert head == b"HTTP/1.1 200 OK\r\nX-B: caf\xe9\r\nX-N: 5\r\n\r\n"
+    with pytest.raises(ValueError, match="CR or LF"):
+        encode_head("HTTP/1.1 200 OK", [(b"X", b"a\r\nInjected: yes")])
+
+
 def test_encode_head_refuses_cr_lf() -> None:
     assert encode_head("HTTP/1.1 200 OK", [("A", "b")]) == b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n"
     with pytest.raises(ValueError, match="CR or LF"):
@@ -562,9 +588,9 @@ def test_status_line_never_carries_an_invalid_reason(code: int, reason: str, lin
 
 def test_status_line_cache_stays_bounded() -> None:
     # Reasons taken from user input must not grow the cache without bound.
-    for n in range(3 * _serialize._STATUS_LINES_LIMIT):
+    for n in range(3 * writers._STATUS_LINES_LIMIT):
         assert status_line(200, "r%d" % n) == "HTTP/1.1 200 r%d" % n
-    assert len(_serialize._STATUS_LINES) <= _serialize._STATUS_LINES_LIMIT
+    assert len(writers._STATUS_LINES) <= writers._STATUS_LINES_LIMIT
 
 
 def test_body_writer_accounting() -> None:
@@ -582,10 +608,10 @@ def test_body_writer_accounting() -> None:
 
 def test_state_table_refuses_unlisted_transitions() -> None:
     state = ExchangeState()
-    assert state.process(Side.READ, Event.HEAD) is State.HEADERS
-    assert state.process(Side.READ, Event.BODY) is State.BODY
+    assert state.process(Side.READ, Transition.HEAD) is State.HEADERS
+    assert state.process(Side.READ, Transition.BODY) is State.BODY
     with pytest.raises(InvalidTransition):
-        state.process(Side.READ, Event.HEAD)
+        state.process(Side.READ, Transition.HEAD)
     state.close()
     assert (state.read, state.write) == (State.CLOSED, State.CLOSED)
 
@@ -611,7 +637,7 @@ def test_any_split_gives_the_same_message(
 ) -> None:
     raw = _chunked_request(pieces)
     points = sorted({min(c, len(raw)) for c in cuts} | {0, len(raw)})
-    reader = MessageReader(is_response=False, coalesce_chunks=coalesce)
+    reader = Reader(is_response=False, coalesce_chunks=coalesce)
     body = b""
     done = False
     for start, end in zip(points, points[1:]):
@@ -631,7 +657,7 @@ def test_any_split_gives_the_same_message(
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=300), is_response=st.booleans())
 def test_arbitrary_bytes_only_raise_protocol_error(data: bytes, is_response: bool) -> None:
-    reader = MessageReader(is_response=is_response, max_header_size=256)
+    reader = Reader(is_response=is_response, max_header_size=256)
     reader.receive_data(data)
     reader.receive_data(b"")
     try:
@@ -643,16 +669,16 @@ def test_arbitrary_bytes_only_raise_protocol_error(data: bytes, is_response: boo
         pass
 
 
-def _events_to_message(make: Callable[[], MessageReader], raw: bytes) -> Tuple[object, bytes]:
+def _events_to_message(make: Callable[[], Reader], raw: bytes) -> Tuple[object, bytes]:
     reader = make()
     reader.receive_data(raw)
     head = reader.next_event()
-    assert isinstance(head, Head)
+    assert isinstance(head, RequestHead)
     body = b""
     while True:
         event = reader.next_event()
         if isinstance(event, EndOfMessage):
-            return head.start, body
+            return (head.method, head.target, head.http_version), body
         assert isinstance(event, Data)
         body += event.data
 
@@ -679,7 +705,7 @@ def test_serialise_then_parse_round_trips(
     all_fields = [("Host", "example.com")] + fields + [framing_field]
     writer = BodyWriter(framing)
     raw = encode_head("PUT /x HTTP/1.1", all_fields) + writer.frame(body) + writer.finish()
-    start, parsed_body = _events_to_message(lambda: MessageReader(is_response=False), raw)
+    start, parsed_body = _events_to_message(lambda: Reader(is_response=False), raw)
     assert start == ("PUT", "/x", "HTTP/1.1")
     assert parsed_body == body
     head, _, _, _ = read_message(raw)
@@ -700,14 +726,18 @@ def test_agrees_with_h11_on_valid_messages(fields: List[Tuple[str, str]], body: 
     server.receive_data(raw)
     h11_request = server.next_event()
     head, parsed_body, _, _ = read_message(raw)
-    assert head.start == (h11_request.method.decode(), h11_request.target.decode(), "HTTP/1.1")
+    assert (head.method, head.target, head.http_version) == (
+        h11_request.method.decode(),
+        h11_request.target.decode(),
+        "HTTP/1.1",
+    )
     assert [(n.lower(), v) for n, v in head.fields] == [
         (n.decode(), v.decode()) for n, v in h11_request.headers
     ]
     assert parsed_body == body
 
 
-def _read_as_adapter(stream: bytes, reader: MessageReader) -> Tuple[int, int, bytes]:
+def _read_as_adapter(stream: bytes, reader: Reader) -> Tuple[int, int, bytes]:
     """Follow wants() as the adapter does; returns (bytes consumed, reads, body)."""
     position = reads = 0
     body = b""
@@ -742,7 +772,7 @@ def test_chunked_reads_stop_exactly_at_the_message_end(
     pieces: List[bytes], chunk_size: int, coalesce: int
 ) -> None:
     message = _chunked_request(pieces)
-    reader = MessageReader(is_response=False, chunk_size=chunk_size, coalesce_chunks=coalesce)
+    reader = Reader(is_response=False, chunk_size=chunk_size, coalesce_chunks=coalesce)
     consumed, _, body = _read_as_adapter(message + NEXT_MESSAGE, reader)
     assert consumed == len(message)
     assert body == b"".join(pieces)
@@ -752,7 +782,7 @@ def test_one_read_per_chunk() -> None:
     # The read after a chunk-size line fetches the data, its CRLF and the
     # next size line together: ~1 read per chunk, not 3 (tornado's cost).
     pieces = [b"x" * 1024] * 64
-    reader = MessageReader(is_response=False)
+    reader = Reader(is_response=False)
     consumed, reads, body = _read_as_adapter(_chunked_request(pieces) + NEXT_MESSAGE, reader)
     assert body == b"".join(pieces)
     assert reads <= len(pieces) + 3
@@ -788,26 +818,26 @@ HEAD_LINE = st.one_of(
 def test_one_pass_head_parse_equals_line_by_line(
     lines: List[str], start: str, bare_lf: bool
 ) -> None:
-    # parse_head takes a one-regex path for the common head; forcing every
+    # Head parsing takes a one-regex path for the common head; forcing every
     # head down the line-by-line path must give the same Head or error.
-    from tornado_h1alt import _abnf, _parse
-
     block = ("\n" if bare_lf else "\r\n").join([start] + lines).encode("latin-1")
     is_response = start.startswith("HTTP/")
 
     def outcome() -> object:
         try:
-            return _parse.parse_head(block, is_response=is_response, request_method="GET")
+            if is_response:
+                return parse_response_head(block, "GET")
+            return parse_request_head(block)
         except ProtocolError as error:
             return ("error", error.status_hint)
 
     fast = outcome()
-    saved = _abnf.plain_head
-    _abnf.plain_head = re.compile(r"(?!)")  # never matches
+    saved = abnf.plain_head
+    abnf.plain_head = re.compile(r"(?!)")  # never matches
     try:
         slow = outcome()
     finally:
-        _abnf.plain_head = saved
+        abnf.plain_head = saved
     assert fast == slow
 
 
@@ -841,7 +871,7 @@ def test_readable_from_never_passes_the_message_end(
     )
     message = CHUNKED_HEAD + body + b"0\r\n" + trailers + b"\r\n"
     stream = message + after
-    reader = MessageReader(is_response=False)
+    reader = Reader(is_response=False)
     position = arrived = widened = 0
     received = b""
     sizes = iter(segments)
@@ -878,9 +908,9 @@ def test_readable_from_never_passes_the_message_end(
 
 
 def test_readable_from_takes_every_whole_chunk_buffered() -> None:
-    reader = MessageReader(is_response=False)
+    reader = Reader(is_response=False)
     reader.receive_data(CHUNKED_HEAD)
-    assert isinstance(reader.next_event(), Head)
+    assert isinstance(reader.next_event(), RequestHead)
     assert reader.next_event() is None
     chunks = b"".join(b"3\r\n%s\r\n" % (b"%03d" % n) for n in range(50))
     # Everything up to the last chunk's line, and part of a chunk's data
@@ -892,9 +922,9 @@ def test_readable_from_takes_every_whole_chunk_buffered() -> None:
     assert reader.readable_from(b"3\r\nabc\r\nzz\r\n") == len(b"3\r\nabc\r\n")
     assert reader.readable_from(b"3\nabc\r\n") == 0  # bare LF
     # Outside a chunked body there is nothing to vouch for.
-    plain = MessageReader(is_response=False)
+    plain = Reader(is_response=False)
     plain.receive_data(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
-    assert isinstance(plain.next_event(), Head)
+    assert isinstance(plain.next_event(), RequestHead)
     assert plain.readable_from(b"abcde" + NEXT_MESSAGE) == 0
 
 
@@ -922,7 +952,7 @@ CHUNK_SIZE_LINES = [
 
 @pytest.mark.parametrize("line, size", CHUNK_SIZE_LINES)
 def test_chunk_size_line(line: bytes, size: int) -> None:
-    assert _chunk_size(line) == size
+    assert chunk_size(line) == size
 
 
 # The lines of CHUNK_SIZE_LINES as the second chunk's size line (all but the
@@ -935,12 +965,12 @@ _SECOND_SIZE_LINES = [line for line, size in CHUNK_SIZE_LINES if size != 0 and s
 @pytest.mark.parametrize("line", _SECOND_SIZE_LINES)
 @pytest.mark.parametrize("coalesce", [0, 256])
 def test_chunks_after_the_first_are_judged_as_the_first(line: bytes, coalesce: int) -> None:
-    size = _chunk_size(line)
+    size = chunk_size(line)
     second = b"x" * max(size, 0)
     raw = CHUNKED_HEAD + b"3\r\nabc\r\n" + line + second + b"\r\n0\r\n\r\n" + NEXT_MESSAGE
-    reader = MessageReader(is_response=False, coalesce_chunks=coalesce)
+    reader = Reader(is_response=False, coalesce_chunks=coalesce)
     reader.receive_data(raw)
-    assert isinstance(reader.next_event(), Head)
+    assert isinstance(reader.next_event(), RequestHead)
     body = b""
     if size < 0:
         with pytest.raises(ProtocolError):
@@ -956,9 +986,9 @@ def test_chunks_after_the_first_are_judged_as_the_first(line: bytes, coalesce: i
         assert body == b"abc" + second
         assert reader.trailing_data == NEXT_MESSAGE
     # What readable_from vouches for: past the second line only if it is valid.
-    fresh = MessageReader(is_response=False)
+    fresh = Reader(is_response=False)
     fresh.receive_data(CHUNKED_HEAD)
-    assert isinstance(fresh.next_event(), Head)
+    assert isinstance(fresh.next_event(), RequestHead)
     lookahead = raw[len(CHUNKED_HEAD) :]
     vouched = fresh.readable_from(lookahead)
     after_second_line = len(b"3\r\nabc\r\n" + line)
@@ -967,26 +997,26 @@ def test_chunks_after_the_first_are_judged_as_the_first(line: bytes, coalesce: i
     else:
         assert vouched == after_second_line + size + len(b"\r\n")
     # And the same from inside the first chunk's data.
-    inside = MessageReader(is_response=False)
+    inside = Reader(is_response=False)
     inside.receive_data(CHUNKED_HEAD + b"3\r\na")
-    assert isinstance(inside.next_event(), Head)
+    assert isinstance(inside.next_event(), RequestHead)
     assert inside.next_event() == Data(b"a", chunk_end=False)
     assert inside.readable_from(lookahead[len(b"3\r\na") :]) == vouched - len(b"3\r\na")
 
 
 def test_host_values_found_valid_are_remembered_within_a_bound() -> None:
     head = b"GET / HTTP/1.1\r\nHost: %s"
-    for n in range(3 * _parse._VALID_HOSTS_LIMIT):
-        parse_head(head % b"h%d.example" % n, is_response=False)
-    assert len(_parse._VALID_HOSTS) <= _parse._VALID_HOSTS_LIMIT
+    for n in range(3 * heads._VALID_HOSTS_LIMIT):
+        parse_request_head(head % b"h%d.example" % n)
+    assert len(heads._VALID_HOSTS) <= heads._VALID_HOSTS_LIMIT
     # A remembered value is still the only thing that skips the check.
     with pytest.raises(ProtocolError, match="Invalid Host header"):
-        parse_head(head % b"h0.example/", is_response=False)
-    parse_head(head % b"h0.example", is_response=False)
+        parse_request_head(head % b"h0.example/")
+    parse_request_head(head % b"h0.example")
 
 
 def _coalesced_events(raw: bytes, **options: int) -> List[object]:
-    reader = MessageReader(is_response=False, **options)
+    reader = Reader(is_response=False, **options)
     reader.receive_data(raw)
     events: List[object] = []
     while not events or not isinstance(events[-1], EndOfMessage):
@@ -997,7 +1027,7 @@ def _coalesced_events(raw: bytes, **options: int) -> List[object]:
     return events
 
 
-def test_coalesced_chunks_come_in_few_events_of_at_most_chunk_size() -> None:
+def test_coalesced_chunks_come_in_few_events_of_at_mostchunk_size() -> None:
     pieces = [b"%04d" % n for n in range(100)]
     events = _coalesced_events(
         _chunked_request(pieces) + NEXT_MESSAGE, chunk_size=64, coalesce_chunks=1000
@@ -1023,16 +1053,16 @@ def test_coalescing_stops_at_what_the_normal_phases_must_judge() -> None:
         (b"zz\r\nabc\r\n0\r\n\r\n", "invalid chunk size", b"abc" * 5),
         (b"3\r\nabc\n0\r\n\r\n", "improperly terminated chunk", b"abc" * 6),
     ]:
-        reader = MessageReader(is_response=False, coalesce_chunks=1000)
+        reader = Reader(is_response=False, coalesce_chunks=1000)
         reader.receive_data(CHUNKED_HEAD + good + bad)
-        assert isinstance(reader.next_event(), Head)
+        assert isinstance(reader.next_event(), RequestHead)
         event = reader.next_event()
         assert isinstance(event, Data) and event.data == body
         with pytest.raises(ProtocolError, match=message):
             reader.next_event()
-    reader = MessageReader(is_response=False, coalesce_chunks=1000)
+    reader = Reader(is_response=False, coalesce_chunks=1000)
     reader.receive_data(CHUNKED_HEAD + good + b"0\r\n\r\n")
-    assert isinstance(reader.next_event(), Head)
+    assert isinstance(reader.next_event(), RequestHead)
     reader.max_body_size = 10
     event = reader.next_event()
     assert isinstance(event, Data) and event.data == b"abc" * 3

@@ -1,7 +1,7 @@
 """The fuzz harness (fuzz/fuzz_core.py), run without atheris.
 
 Every seed passes, arbitrary and HTTP-shaped bytes pass (the harness has no
-false alarms of its own), and a reader that breaks an invariant is caught:
+false alarms of its own), and an exchange that breaks an invariant is caught:
 a harness that cannot fail proves nothing.
 """
 
@@ -31,7 +31,7 @@ def _load_harness():  # type: ignore[no-untyped-def]
 
 harness = _load_harness()
 Options = harness.Options
-MessageReader = harness.MessageReader
+Exchange = harness.Exchange
 
 SEEDS = sorted((FUZZ_DIR / "seeds").iterdir())
 # Inputs that crashed the harness, kept once the engine was fixed (see
@@ -43,13 +43,13 @@ POST_1024 = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1024\r\n\r\n" + b"d"
 
 
 @contextlib.contextmanager
-def reader_class(cls: type) -> Iterator[None]:
-    saved = harness.MessageReader
-    harness.MessageReader = cls
+def exchange_class(cls: type) -> Iterator[None]:
+    saved = harness.Exchange
+    harness.Exchange = cls
     try:
         yield
     finally:
-        harness.MessageReader = saved
+        harness.Exchange = saved
 
 
 # -- the seeds and the input format -------------------------------------------
@@ -123,46 +123,51 @@ def test_http_shaped_bytes(control: bytes, stream: bytes) -> None:
     harness.TestOneInput(control + stream)
 
 
-# -- a broken reader is caught ------------------------------------------------
+# -- a broken exchange is caught ----------------------------------------------
 
 
 def test_catches_an_exception_other_than_protocol_error() -> None:
-    class Raises(MessageReader):  # type: ignore[misc,valid-type]
+    class Raises(Exchange):  # type: ignore[misc,valid-type]
         def next_event(self):  # type: ignore[no-untyped-def]
             event = super().next_event()
             if isinstance(event, harness.Data):
                 raise ValueError("boom")
             return event
 
-    with reader_class(Raises), pytest.raises(ValueError, match="boom"):
+    with exchange_class(Raises), pytest.raises(ValueError, match="boom"):
         harness.TestOneInput(harness.encode_input(POST_1024))
 
 
 def test_catches_a_body_over_max_body_size() -> None:
-    class NoLimit(MessageReader):  # type: ignore[misc,valid-type]
-        def _start_body(self) -> None:
-            self._body_started = True  # without the Content-Length check
+    class NoLimit(Exchange):  # type: ignore[misc,valid-type]
+        def _body_reader(self, framing):  # type: ignore[no-untyped-def]
+            # Without the Content-Length check.
+            limit, self.max_body_size = self.max_body_size, None
+            try:
+                return super()._body_reader(framing)
+            finally:
+                self.max_body_size = limit
 
     data = harness.encode_input(POST_1024, max_body_size=16)
-    harness.TestOneInput(data)  # the real reader refuses the body
-    with reader_class(NoLimit), pytest.raises(AssertionError, match="max_body_size 16"):
+    harness.TestOneInput(data)  # the real exchange refuses the body
+    with exchange_class(NoLimit), pytest.raises(AssertionError, match="max_body_size 16"):
         harness.TestOneInput(data)
 
 
 def test_catches_events_out_of_order() -> None:
-    class TwoHeads(MessageReader):  # type: ignore[misc,valid-type]
+    class TwoHeads(Exchange):  # type: ignore[misc,valid-type]
         def next_event(self):  # type: ignore[no-untyped-def]
             event = super().next_event()
             if isinstance(event, harness.EndOfMessage):
                 return self.head
             return event
 
-    with reader_class(TwoHeads), pytest.raises(AssertionError, match="Head inside a message"):
+    with exchange_class(TwoHeads), pytest.raises(AssertionError, match="head inside a message"):
         harness.TestOneInput(harness.encode_input(GET))
 
 
 def test_catches_a_read_past_the_message_end() -> None:
-    class Greedy(MessageReader):  # type: ignore[misc,valid-type]
+    class Greedy(Exchange):  # type: ignore[misc,valid-type]
         def wants(self):  # type: ignore[no-untyped-def]
             want = super().wants()
             if isinstance(want, harness.ReadBytes):
@@ -171,7 +176,7 @@ def test_catches_a_read_past_the_message_end() -> None:
 
     stream = POST_1024 + GET
     harness.TestOneInput(harness.encode_input(stream))
-    with reader_class(Greedy), pytest.raises(AssertionError, match="bytes of the next message"):
+    with exchange_class(Greedy), pytest.raises(AssertionError, match="bytes of the next message"):
         harness.TestOneInput(harness.encode_input(stream))
 
 
@@ -179,9 +184,9 @@ def test_catches_a_widened_read_past_the_message_end() -> None:
     # The adapter reads as much of a chunked body as readable_from vouches
     # for; one that vouched for the last chunk too would take the next bytes
     # whenever they look like more chunks.
-    class Overeager(MessageReader):  # type: ignore[misc,valid-type]
-        def readable_from(self, lookahead: bytes) -> int:
-            return len(lookahead)
+    class Overeager(Exchange):  # type: ignore[misc,valid-type]
+        def readable_from(self, lookahead: bytes, start: int = 0, end: object = None) -> int:
+            return len(lookahead) - start
 
     stream = (
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -189,14 +194,16 @@ def test_catches_a_widened_read_past_the_message_end() -> None:
     )
     data = harness.encode_input(stream)
     harness.TestOneInput(data)
-    with reader_class(Overeager), pytest.raises(AssertionError, match="past the end|next message"):
+    with exchange_class(Overeager), pytest.raises(
+        AssertionError, match="past the end|next message"
+    ):
         harness.TestOneInput(data)
 
 
 def test_catches_unbounded_buffering() -> None:
-    # A head read that ignores max_header_size: the reader refuses the head,
+    # A head read that ignores max_header_size: the exchange refuses the head,
     # but only after holding all of it.
-    class Unbounded(MessageReader):  # type: ignore[misc,valid-type]
+    class Unbounded(Exchange):  # type: ignore[misc,valid-type]
         def wants(self):  # type: ignore[no-untyped-def]
             want = super().wants()
             if isinstance(want, harness.ReadUntilRegex):
@@ -207,12 +214,12 @@ def test_catches_unbounded_buffering() -> None:
     # Bound: max(64, MAX_CHUNK_LINE + 1, chunk_size 64) + SLACK.
     data = harness.encode_input(stream, max_header_size=64, chunk_size=64)
     harness.TestOneInput(data)
-    with reader_class(Unbounded), pytest.raises(AssertionError, match=r"holds 50\d\d bytes"):
+    with exchange_class(Unbounded), pytest.raises(AssertionError, match=r"holds 50\d\d bytes"):
         harness.TestOneInput(data)
 
 
 def test_catches_a_split_that_changes_the_message() -> None:
-    class DropsLoneBytes(MessageReader):  # type: ignore[misc,valid-type]
+    class DropsLoneBytes(Exchange):  # type: ignore[misc,valid-type]
         def receive_data(self, data: bytes) -> None:
             if data != b"d":
                 super().receive_data(data)
@@ -220,7 +227,7 @@ def test_catches_a_split_that_changes_the_message() -> None:
     stream = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nddddd"
     data = harness.encode_input(stream, byte_by_byte=True)
     harness.TestOneInput(data)
-    with reader_class(DropsLoneBytes), pytest.raises(AssertionError, match="byte by byte"):
+    with exchange_class(DropsLoneBytes), pytest.raises(AssertionError, match="byte by byte"):
         harness.TestOneInput(data)
 
 

@@ -1,6 +1,6 @@
 """KeepAliveHTTPClient: the pool's rules without sockets, then real servers.
 
-The first half drives the pure pieces of `tornado_h1alt.keepalive` (keys,
+The first half drives the pure pieces of `tornado_h1alt.client` (keys,
 ``Keep-Alive`` hints, the reuse and retry rules, `ConnectionPool` with a
 fake clock and fake connections).  The second half runs the client against
 servers on 127.0.0.1 that count the connections they accept: tornado.web
@@ -34,14 +34,10 @@ from tornado.tcpserver import TCPServer
 from tornado.testing import bind_unused_port
 
 import tornado_h1alt
-import tornado_h1alt.keepalive as keepalive
-from tornado_h1alt.keepalive import (
-    ConnectionPool,
-    Grant,
+from tornado_h1alt.client.pool import ConnectionPool, Grant, PoolActions, PoolLimits
+from tornado_h1alt.client.quick import QuickExchange
+from tornado_h1alt.client.reuse import (
     KeepAliveHint,
-    PoolActions,
-    PoolLimits,
-    _peer_has_spoken,
     idle_timeout_for,
     is_connection_lost,
     may_retry,
@@ -50,6 +46,7 @@ from tornado_h1alt.keepalive import (
     pool_key,
     request_asks_to_close,
 )
+from tornado_h1alt.client.streams import _peer_has_spoken
 
 # Generous: only reached if something hangs, never on the expected path.
 HANG_GUARD = 10.0
@@ -1276,9 +1273,7 @@ async def test_malformed_response_on_a_pooled_connection_is_not_retried(
     a GET fails (as with stock) instead of being sent again, whichever path
     the request took on the reused connection."""
     if path != "quick":
-        monkeypatch.setattr(
-            keepalive._QuickExchange, "start", classmethod(lambda cls, *args: False)
-        )
+        monkeypatch.setattr(QuickExchange, "start", classmethod(lambda cls, *args: False))
 
     def script(request: ReceivedRequest) -> Reply:
         return raw_response() if request.position == 0 else Reply(garbage, "close")

@@ -1,13 +1,13 @@
 """KeepAliveHTTPClient's quick exchange against simple_httpclient's own path.
 
-A plain request on an idle pooled connection is sent by ``_QuickExchange``
-(see `tornado_h1alt.keepalive`) instead of simple_httpclient's
+A plain request on an idle pooled connection is sent by ``QuickExchange``
+(see `tornado_h1alt.client.quick`) instead of simple_httpclient's
 ``_HTTPConnection``; it must not be told apart from the outside.  Every
 scenario here opens a connection with a first request, then sends the
 request under test on it (and sometimes a third), against a raw server
 that records the exact bytes it receives and answers from a script.
 
-The scenario runs in two modes: "full", with ``_QuickExchange.start``
+The scenario runs in two modes: "full", with ``QuickExchange.start``
 replaced by a classmethod that always declines (so every request takes
 simple_httpclient's path), and "quick", the client as shipped.  The quick
 mode runs the scenario in full mode too, as its reference, and compares
@@ -20,7 +20,7 @@ server accepted, and what was logged.  Both modes also check the scenario's
 own expectations, and which requests the quick path actually took (it
 must take the reused-connection request in quick mode, none in full mode).
 
-The quick path exists from Tornado 6.0 (`_compat.QUICK_POOLED_EXCHANGE`):
+The quick path exists from Tornado 6.0 (`compat.QUICK_POOLED_EXCHANGE`):
 on 5.1 only the full mode runs.
 """
 
@@ -46,8 +46,8 @@ from tornado.httpclient import HTTPRequest, HTTPResponse
 from tornado.ioloop import IOLoop
 from tornado.testing import bind_unused_port
 
-from tornado_h1alt import KeepAliveHTTPClient, _compat
-from tornado_h1alt.keepalive import _QuickExchange
+from tornado_h1alt import KeepAliveHTTPClient, compat
+from tornado_h1alt.client.quick import QuickExchange
 
 QUICK_PATH_EXISTS = tornado.version_info >= (6, 0)
 
@@ -167,7 +167,7 @@ def assert_same(quick: Observation, full: Observation) -> None:
 
 
 class QuickPathSpy:
-    """Wraps ``_QuickExchange.start``: records its answers; declines when disabled.
+    """Wraps ``QuickExchange.start``: records its answers; declines when disabled.
 
     Disabled, it is the classmethod returning False that sends every request
     down simple_httpclient's path (the "full" mode).
@@ -177,20 +177,24 @@ class QuickPathSpy:
         self.enabled = True
         # (the caller's HTTPRequest, whether the quick path took it)
         self.calls: List[Tuple[HTTPRequest, bool]] = []
-        original: Callable[..., bool] = _QuickExchange.start
+        original: Callable[..., bool] = QuickExchange.start
 
         def start(
             cls: type,
             client: Any,
+            pool: Any,
             request: HTTPRequest,
             release_callback: Callable[[], None],
             final_callback: Callable[[HTTPResponse], None],
+            restart: Any,
         ) -> bool:
-            taken = self.enabled and original(client, request, release_callback, final_callback)
+            taken = self.enabled and original(
+                client, pool, request, release_callback, final_callback, restart
+            )
             self.calls.append((getattr(request, "request", request), taken))
             return taken
 
-        monkeypatch.setattr(_QuickExchange, "start", classmethod(start))
+        monkeypatch.setattr(QuickExchange, "start", classmethod(start))
 
     def answers_for(self, request: HTTPRequest) -> List[bool]:
         return [taken for caller, taken in self.calls if caller is request]
@@ -340,7 +344,7 @@ def differential(
 
 
 def test_the_quick_path_exists_from_tornado_6() -> None:
-    assert _compat.QUICK_POOLED_EXCHANGE is QUICK_PATH_EXISTS
+    assert compat.QUICK_POOLED_EXCHANGE is QUICK_PATH_EXISTS
 
 
 def head_of(observed: Observation, index: int) -> List[bytes]:

@@ -47,7 +47,7 @@ from tornado.iostream import IOStream, StreamClosedError
 from tornado.testing import bind_unused_port
 
 import tornado_h1alt
-from tornado_h1alt import _parse
+from tornado_h1alt.h1.exchange import Exchange
 
 # Only reached if the engine hangs, never on the expected path.
 HANG_GUARD = 5.0
@@ -653,19 +653,19 @@ class Measure:
 
 
 class CoreInput:
-    """Counts the bytes the adapter hands to the core (MessageReader.receive_data)."""
+    """Counts the bytes the adapter hands to the core (Exchange.receive_data)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.bytes = 0
         self.calls = 0
-        original = _parse.MessageReader.receive_data
+        original = Exchange.receive_data
 
-        def receive_data(reader: _parse.MessageReader, data: bytes) -> None:
+        def receive_data(exchange: Exchange, data: bytes) -> None:
             self.bytes += len(data)
             self.calls += 1
-            original(reader, data)
+            original(exchange, data)
 
-        monkeypatch.setattr(_parse.MessageReader, "receive_data", receive_data)
+        monkeypatch.setattr(Exchange, "receive_data", receive_data)
 
 
 def _many_headers_request(lines: int) -> bytes:
@@ -855,7 +855,7 @@ async def test_pipelined_requests_cost_linear_work_and_bounded_memory(
 # anchored regex): IOStream's own max_bytes closes the stream before the core
 # can answer.  Before Tornado 6.3 IOStream searches from an offset into its
 # buffer, where an anchored pattern cannot work, so there (usually) the
-# answer is a bare close instead; see _compat.searches_from_buffer_start.
+# answer is a bare close instead; see compat.searches_from_buffer_start.
 OLD_IOSTREAM_LONG_LINE = pytest.mark.xfail(
     tornado.version_info < (6, 3),
     reason="before Tornado 6.3 an over-long line mid-buffer gets a bare close",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, Optional, Tuple
 
-from tornado_h1alt.connection import HeadTimer
+from tornado_h1alt.streamio import HeadTimer
 
 
 class FakeLoop:

@@ -64,7 +64,7 @@ REPO_ROOT = os.path.dirname(TESTS_DIR)
 DRIVER = os.path.join(TESTS_DIR, "tornado_client_suites_driver.py")
 
 CLIENT = "tornado_h1alt.KeepAliveHTTPClient"
-CLIENT_CLASS = "tornado_h1alt.keepalive.KeepAliveHTTPClient"
+CLIENT_CLASS = "tornado_h1alt.client.keepalive.KeepAliveHTTPClient"
 HTTPCLIENT_TEST = "tornado.test.httpclient_test"
 SIMPLE_HTTPCLIENT_TEST = "tornado.test.simple_httpclient_test"
 SUITE_ARGS = (f"--httpclient={CLIENT}", HTTPCLIENT_TEST, SIMPLE_HTTPCLIENT_TEST)

@@ -7,17 +7,10 @@ it into an application: `install` / `uninstall` / `installed`, an
 
 from __future__ import annotations
 
-from .client import SimpleAsyncHTTPClient
-from .connection import (
-    MAX_INTERIM_RESPONSES,
-    HTTP1Connection,
-    HTTP1ConnectionParameters,
-    is_transfer_encoding_chunked,
-    parse_hex_int,
-    parse_int,
-)
+from .client import KeepAliveHTTPClient, SimpleAsyncHTTPClient
+from .connection import MAX_INTERIM_RESPONSES, HTTP1Connection, HTTP1ConnectionParameters
+from .helpers import is_transfer_encoding_chunked, parse_hex_int, parse_int
 from .install import install, installed, is_installed, uninstall
-from .keepalive import KeepAliveHTTPClient
 from .server import HTTP1ServerConnection, HTTPServer
 
 __version__ = "0.1.0"

@@ -1,72 +1,41 @@
-"""HTTP1ConnectionParameters and HTTP1Connection: the adapter around the core.
+"""HTTP1ConnectionParameters and HTTP1Connection: Tornado's interface over the core.
 
-`HTTP1Connection` moves bytes between Tornado's `~tornado.iostream.IOStream`
-and the sans-IO core (`tornado_h1alt._parse`, `tornado_h1alt._serialize`),
-runs the timeouts, resolves the futures and calls the
-`~tornado.httputil.HTTPMessageDelegate`.  It does no parsing of its own, and
-it only ever asks the stream for bytes the core says belong to the current
-message, so after `detach` every byte of what follows is still in the stream.
+`HTTP1Connection` drives one `~tornado_h1alt.h1.exchange.Exchange` over
+Tornado's `~tornado.iostream.IOStream`: it reads what the exchange's read
+plan asks for, hands the events to the `~tornado.httputil.HTTPMessageDelegate`,
+writes the bytes the exchange returns, resolves the futures and runs the
+timeouts.  Every protocol rule is the exchange's; every Tornado-version
+difference is `compat`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import zlib
-from typing import Any, Awaitable, Callable, Iterator, List, Optional, Tuple, Union, cast
+from typing import Any, Awaitable, Callable, List, Optional, Union
 
 from tornado import gen, httputil, iostream
 from tornado.concurrent import Future, future_add_done_callback
 from tornado.log import app_log, gen_log
-from tornado.util import GzipDecompressor
 
-from . import _abnf, _compat
-from ._errors import ProtocolError
-from ._framing import BodyKind, request_framing, response_framing
-from ._parse import (
-    ConnectionClosed,
-    Data,
-    EndOfMessage,
-    Head,
-    MessageReader,
-    ReadBytes,
-    ReadUntilClose,
-    ReadUntilRegex,
-    Want,
-    line_read_pattern,
-)
-from ._serialize import BodyWriter, OutputError, encode_head, status_line
-from ._state import Event, ExchangeState, Side, State
+from . import compat
+from .decompress import GzipMessageDelegate
+from .errors import log_malformed, output_error
+from .h1.errors import OutputError, ProtocolError
+from .h1.events import ConnectionClosed, EndOfMessage, Head, RequestHead, ResponseHead
+from .h1.exchange import COALESCED_CHUNKS, MAX_INTERIM_RESPONSES, Exchange
+from .streamio import HeadTimer, OutputBatch, bytes_at_close, read_for, set_nodelay
 
-__all__ = ["HTTP1Connection", "HTTP1ConnectionParameters", "HeadTimer", "MAX_INTERIM_RESPONSES"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_MAX_HEADER_SIZE",
+    "HTTP1Connection",
+    "HTTP1ConnectionParameters",
+    "MAX_INTERIM_RESPONSES",
+]
 
-# The most 1xx responses a client accepts before the final one.  Real
-# servers send one or two (100 Continue, 103 Early Hints); the cap stops a
-# peer from keeping a request alive forever.  Tornado 6.5+ calls this
-# _MAX_1XX_RESPONSES and its tests import it.
-MAX_INTERIM_RESPONSES = 10
 # HTTP1ConnectionParameters' defaults, as Tornado's.
 DEFAULT_CHUNK_SIZE = 65536
 DEFAULT_MAX_HEADER_SIZE = 65536
-
-# While a body arrives faster than we process it, reads complete without
-# returning to the IOLoop; after this many bytes we yield once so one busy
-# connection cannot starve the others.  A chunk of a chunked body counts as
-# at least CHUNK_YIELD_COST bytes, since per-chunk overhead dominates there.
-YIELD_THRESHOLD = 256 * 1024
-CHUNK_YIELD_COST = 1024
-# The most chunks the reader hands over in one Data event (see
-# MessageReader.coalesce_chunks): one yield's worth.
-COALESCED_CHUNKS = YIELD_THRESHOLD // CHUNK_YIELD_COST
-
-# Reason phrases for the error responses we send ourselves.
-_ERROR_REASONS = {
-    400: "Bad Request",
-    413: "Content Too Large",
-    414: "URI Too Long",
-    431: "Request Header Fields Too Large",
-    501: "Not Implemented",
-    505: "HTTP Version Not Supported",
-}
 
 
 class HTTP1ConnectionParameters:
@@ -109,6 +78,10 @@ class _DelegateFailed(Exception):
     """A delegate method raised; it has been logged to app_log already."""
 
 
+class _HeaderTimeout(Exception):
+    """The head did not arrive in time; the stream has been closed."""
+
+
 class HTTP1Connection(httputil.HTTPConnection):
     """Implements the HTTP/1.x protocol for one request/response exchange.
 
@@ -116,10 +89,8 @@ class HTTP1Connection(httputil.HTTPConnection):
     `.HTTP1ServerConnection` for servers.
     """
 
-    # Per-exchange fields and their initial values.  Close the connection
-    # once this exchange is over (decided from the request on the server
-    # side and from the response on the client).
-    _disconnect_on_finish = False
+    # Per-exchange fields and their initial values (one exchange per request
+    # makes the constructor hot, so they are class attributes until set).
     # Our side's message has been written and flushed (or the connection is
     # closed / detached); `_finish_waiter` is created only if someone has to
     # wait for that (see _end_exchange).
@@ -128,21 +99,10 @@ class HTTP1Connection(httputil.HTTPConnection):
     _close_callback: Optional[Callable[[], None]] = None
     _pending_write: Optional[Future[None]] = None
     _streaming_body = False  # write() was called: the body goes in pieces
-    # Responses held back to go out with the next ones (server only;
-    # HTTP1ServerConnection shares one per stream, see OutputBatch).
-    _output_batch: Optional[OutputBatch] = None
-    _body_writer: Optional[BodyWriter] = None
-    # What we know of the request, which shapes the response.
-    _request_method: Optional[str] = None
-    _request_version = (1, 1)
-    _request_start_line: Optional[httputil.RequestStartLine] = None
-    _keep_alive_requested = False  # an HTTP/1.0 client sent "Connection: keep-alive"
     # True from the moment the delegate has seen a head until it has been
     # given finish() or on_connection_close(): exactly one of the two.
     _delegate_open = False
     _header_timed_out = False
-    # The header timer; HTTP1ServerConnection shares one per stream.
-    _head_timer: Optional[HeadTimer] = None
     _owns_head_timer = False
     # Whether we put a close callback on the stream (and must take it off).
     _stream_close_callback_set = False
@@ -153,6 +113,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         is_client: bool,
         params: Optional[HTTP1ConnectionParameters] = None,
         context: Optional[object] = None,
+        *,
+        head_timer: Optional[HeadTimer] = None,
+        output_batch: Optional[OutputBatch] = None,
     ) -> None:
         """
         :arg stream: an `.IOStream`
@@ -160,6 +123,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         :arg params: a `.HTTP1ConnectionParameters` instance or ``None``
         :arg context: an opaque application-defined object that can be accessed
             as ``connection.context``.
+        :arg head_timer: the stream's `.HeadTimer`, shared by the connections
+            that serve one stream in turn (`.HTTP1ServerConnection`); by
+            default each connection makes its own when it needs one.
+        :arg output_batch: the stream's `.OutputBatch` (a server's, shared
+            in the same way), which gathers responses to pipelined requests.
         """
         self.is_client = is_client
         self.stream = stream
@@ -174,12 +142,20 @@ class HTTP1Connection(httputil.HTTPConnection):
             params.max_body_size if params.max_body_size is not None else stream.max_buffer_size
         )
         self._body_timeout = params.body_timeout
-        self._state = ExchangeState()
+        self._head_timer = head_timer
+        self._output_batch = output_batch
+        self._exchange = Exchange(
+            is_client,
+            max_header_size=params.max_header_size or DEFAULT_MAX_HEADER_SIZE,
+            chunk_size=params.chunk_size or DEFAULT_CHUNK_SIZE,
+            # Chunk boundaries are not the application's business from 6.6
+            # on (see compat.COALESCES_BODY_PIECES).
+            coalesce_chunks=COALESCED_CHUNKS if compat.COALESCES_BODY_PIECES else 0,
+            no_keep_alive=params.no_keep_alive,
+        )
         # A server answers an oversized head or line with 414/431/400; a
         # client keeps Tornado's contract (IOStream's UnsatisfiableReadError).
         self._answers_oversize = not is_client
-        # The other per-exchange fields start at their class-level defaults
-        # (below): one exchange per request makes this constructor hot.
         if is_client:
             # As with Tornado's engine, the connection takes the stream's
             # close callback over from whoever set it (simple_httpclient sets
@@ -200,53 +176,29 @@ class HTTP1Connection(httputil.HTTPConnection):
         been read: True if the stream is still open and may carry another
         message.
         """
-        future: Future[bool] = gen.convert_yielded(self._read_message_as_coroutine(delegate))
+        future: Future[bool] = gen.convert_yielded(self.read_message(delegate))
         return future
 
-    async def _read_message_as_coroutine(self, delegate: httputil.HTTPMessageDelegate) -> bool:
+    async def read_message(self, delegate: httputil.HTTPMessageDelegate) -> bool:
         """`read_response` as a coroutine, without the Future around it.
 
         `.HTTP1ServerConnection` and the keep-alive client await this
         directly: one Task less per message.
         """
         if self.params.decompress:
-            delegate = _GzipMessageDelegate(delegate, self.params.chunk_size, self._max_body_size)
-        reader = MessageReader(
-            is_response=self.is_client,
-            max_header_size=self.params.max_header_size,
-            chunk_size=self.params.chunk_size,
-            request_method=self._request_method,
-            # Chunk boundaries are not the application's business from 6.6
-            # on.  At most a yield's worth of chunks per event, so that the
-            # reading still lets the IOLoop run as often (see YIELD_THRESHOLD).
-            coalesce_chunks=COALESCED_CHUNKS if _compat.COALESCES_BODY_PIECES else 0,
-        )
-        # True from the moment the delegate has seen a head until it has been
-        # given finish() or on_connection_close(): exactly one of the two.
+            delegate = GzipMessageDelegate(delegate, self.params.chunk_size, self._max_body_size)
+        exchange = self._exchange
         self._delegate_open = False
         try:
-            head = await self._read_heads(reader, delegate)
-            if head is None:
+            if not await self._read_heads(delegate):
                 self._delegate_open = False
                 return False  # detached
-            if self._state.read is State.CLOSED:
-                # The delegate closed the connection from headers_received.
-                raise iostream.StreamClosedError()
-            reader.max_body_size = self._max_body_size
-            self._state.process(Side.READ, Event.BODY)
-            framing = head.framing
-            if framing.kind is BodyKind.NONE or (
-                framing.kind is BodyKind.LENGTH and framing.length == 0
-            ):
-                # No body (most requests): its end is already known.
-                reader.next_event()
-            else:
-                if not self.is_client:
-                    self._maybe_send_continue(head)
-                if not await self._read_body(reader, delegate):
+            if exchange.body_expected:
+                if not await self._read_body(delegate):
                     return False
-            self._state.process(Side.READ, Event.END)
-            if self.is_client or self._state.write is not State.DONE:
+            else:
+                exchange.next_event()  # no body (most requests): its end is known
+            if not exchange.answered:
                 try:
                     self._call_delegate(delegate.finish)
                 except httputil.HTTPInputError:
@@ -264,17 +216,15 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._stream_close_callback_set = True
                 waiter = self._finish_waiter = Future()
                 await waiter
-            if self.is_client and self._disconnect_on_finish:
+            if self.is_client and not exchange.keep_alive:
                 self.close()
             return self.stream is not None and not self.stream.closed()
         except _HeaderTimeout:
             return False
         except (ProtocolError, httputil.HTTPInputError) as error:
-            gen_log.info(
-                "Malformed HTTP message from %s: %s", self.context, _compat.error_text(str(error))
-            )
+            log_malformed(self.context, error)
             if not self.is_client:
-                await self._send_error_response(getattr(error, "status_hint", 400))
+                await self._send_error_response(error)
             else:
                 # Even before a head, a client delegate has a request
                 # waiting for this response: it must hear that it failed.
@@ -295,14 +245,13 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._head_timer.cancel()
             self._clear_callbacks()
 
-    async def _read_heads(
-        self, reader: MessageReader, delegate: httputil.HTTPMessageDelegate
-    ) -> Optional[Head]:
-        """Read the head, and on a client any 1xx heads before it.
+    async def _read_heads(self, delegate: httputil.HTTPMessageDelegate) -> bool:
+        """Read the head, and on a client any 1xx heads before it; hand each
+        to the delegate, then let the exchange read on to the body.
 
-        Returns the final head after the delegate's headers_received, or None
-        if the delegate detached the stream.
+        Returns False if the delegate detached the stream.
         """
+        exchange = self._exchange
         # One deadline for the whole head (it is also the idle keep-alive
         # timer HTTPServer sets), kept by a timer that lives as long as the
         # stream rather than one scheduled and cancelled per request.  It
@@ -310,7 +259,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         # (as a keep-alive client's next request usually is, see
         # HTTP1ServerConnection) needs no deadline.
         timer = None
-        if self.params.header_timeout is not None:
+        header_timeout = self.params.header_timeout
+        if header_timeout is not None:
             timer = self._head_timer
             if timer is None:
                 # Standalone use (no HTTP1ServerConnection to share one):
@@ -318,15 +268,15 @@ class HTTP1Connection(httputil.HTTPConnection):
                 timer = self._head_timer = HeadTimer(self.stream.io_loop)
                 self._owns_head_timer = True
         armed: Optional[HeadTimer] = None  # the timer, once armed for this head
-        interim_responses = 0
         while True:
-            # Between messages the reader usually holds nothing, and then
+            # Between messages the exchange usually holds nothing, and then
             # there is nothing to parse before reading.
-            event = reader.next_event() if reader.has_input else None
+            event = exchange.next_event() if exchange.has_input else None
             if event is None:
-                read = read_for(self.stream, reader.wants(), self._reads_stop_at_limits())
+                read = read_for(self.stream, exchange.wants(), self._reads_stop_at_limits())
                 if timer is not None and armed is None and not read.done():
-                    timer.arm(self.params.header_timeout, self._on_header_timeout)  # type: ignore[arg-type]
+                    assert header_timeout is not None
+                    timer.arm(header_timeout, self._on_header_timeout)
                     armed = timer
                 try:
                     data = await read
@@ -334,52 +284,52 @@ class HTTP1Connection(httputil.HTTPConnection):
                     if self._header_timed_out:
                         raise _HeaderTimeout() from None
                     raise
-                reader.receive_data(data)
+                exchange.receive_data(data)
                 continue
-            if isinstance(event, ConnectionClosed):
+            if event.__class__ is ConnectionClosed:
                 raise iostream.StreamClosedError()
-            assert isinstance(event, Head)
-            head = event
+            head: Head = event  # type: ignore[assignment]
             if armed is not None:
                 armed.disarm()
+                armed = None  # an interim response's successor has its own deadline
             start_line = self._start_line(head)
-            headers = _compat.headers_from_fields(head.fields)
-            self._state.process(Side.READ, Event.HEAD)
+            headers = compat.headers_from_fields(head.fields)
             self._delegate_open = True
             result = self._call_delegate(delegate.headers_received, start_line, headers)
             if result is not None:
                 await self._await_delegate_result(result)
-            if self._state.read is State.DETACHED:
-                return None
-            if not (self.is_client and 100 <= head.start[1] < 200):  # type: ignore[operator]
-                return head
-            interim_responses += 1
-            if interim_responses > MAX_INTERIM_RESPONSES:
-                raise ProtocolError("Too many 1xx responses")
-            self._state.process(Side.READ, Event.INTERIM)
-            # An interim response has no body: its end follows at once.
-            end = reader.next_event()
-            assert isinstance(end, EndOfMessage), end
-            reader.expect_next_head()
-            armed = None  # the next head has a deadline of its own
+            if exchange.detached:
+                return False
+            if exchange.closed:
+                # The delegate closed the connection from headers_received.
+                raise iostream.StreamClosedError()
+            exchange.max_body_size = self._max_body_size
+            owed = exchange.after_head()
+            if owed:
+                self._write_through(owed)
+            if exchange.head is not None:
+                return True
+            # An interim (1xx) response: the final one follows.
+
+    def _start_line(
+        self, head: Head
+    ) -> Union[httputil.RequestStartLine, httputil.ResponseStartLine]:
+        if head.__class__ is RequestHead:
+            return httputil.RequestStartLine(head.method, head.target, head.http_version)
+        assert head.__class__ is ResponseHead
+        return httputil.ResponseStartLine(head.http_version, head.status_code, head.reason)
 
     @property
-    def _waited_for_finish(self) -> bool:
+    def waited_for_finish(self) -> bool:
         """Whether reading this message ended by waiting for our side's
         message to be finished (so the IOLoop has turned since)."""
         return self._finish_waiter is not None
 
     def _reads_stop_at_limits(self) -> bool:
         """Whether head and line reads use the patterns that stop at the size
-        limit by themselves (`head_read_pattern`, `line_read_pattern`).
-
-        Then the reader sees an oversized head or line and the server answers
-        414/431/400; with IOStream's own ``max_bytes`` the stream would be
-        closed first.  Otherwise IOStream enforces the limit
-        (UnsatisfiableReadError and a close): a client's contract, and on a
-        server an old IOStream whose search starts mid-buffer.
-        """
-        return self._answers_oversize and _compat.searches_from_buffer_start(self.stream)
+        limit by themselves (see `.read_for`): on a server, whose IOStream
+        can search from the start of its buffer."""
+        return self._answers_oversize and compat.searches_from_buffer_start(self.stream)
 
     def _on_header_timeout(self) -> None:
         # A client that never finishes its head (or an idle keep-alive
@@ -387,151 +337,86 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._header_timed_out = True
         self.close()
 
-    def _start_line(
-        self, head: Head
-    ) -> Union[httputil.RequestStartLine, httputil.ResponseStartLine]:
-        if self.is_client:
-            version, code, reason = head.start
-            response_line = httputil.ResponseStartLine(version, code, reason)  # type: ignore[arg-type]
-            self._disconnect_on_finish = not head.keep_alive
-            return response_line
-        method, target, version = head.start
-        request_line = httputil.RequestStartLine(method, target, version)  # type: ignore[arg-type]
-        self._request_start_line = request_line
-        self._request_method = request_line.method
-        self._request_version = head.version
-        self._disconnect_on_finish = self.params.no_keep_alive or not head.keep_alive
-        self._keep_alive_requested = head.version < (1, 1) and head.keep_alive
-        return request_line
-
-    def _maybe_send_continue(self, head: Head) -> None:
-        # RFC 9110 10.1.1: the expectation is case-insensitive, is only sent
-        # to HTTP/1.1 clients, and is pointless if there is no content to
-        # ask for (the caller only asks when there is) or our response has
-        # already been sent.
-        if (
-            head.version >= (1, 1)
-            and self._state.write is State.IDLE
-            and any(
-                name.lower() == "expect" and value.lower() == "100-continue"
-                for name, value in head.fields
-            )
-        ):
-            self._write_through(b"HTTP/1.1 100 Continue\r\n\r\n")
-
-    async def _read_body(
-        self, reader: MessageReader, delegate: httputil.HTTPMessageDelegate
-    ) -> bool:
+    async def _read_body(self, delegate: httputil.HTTPMessageDelegate) -> bool:
         if self._body_timeout is None:
-            await self._read_body_events(reader, delegate)
+            await self._read_body_events(delegate)
             return True
         try:
             await gen.with_timeout(
                 self.stream.io_loop.time() + self._body_timeout,
-                gen.convert_yielded(self._read_body_events(reader, delegate)),
+                gen.convert_yielded(self._read_body_events(delegate)),
                 quiet_exceptions=iostream.StreamClosedError,
             )
-        except _compat.TIMEOUT_ERRORS:
+        except compat.TIMEOUT_ERRORS:
             gen_log.info("Timeout reading body from %s", self.context)
             self._close_stream()
             return False
         return True
 
-    async def _read_body_events(
-        self, reader: MessageReader, delegate: httputil.HTTPMessageDelegate
-    ) -> None:
+    async def _read_body_events(self, delegate: httputil.HTTPMessageDelegate) -> None:
+        exchange = self._exchange
         stream = self.stream
-        chunk_size = self.params.chunk_size
+        chunk_size = exchange.chunk_size
+        chunked = exchange.reads_chunked
         # The pieces of a chunked body are gathered and handed over together,
         # whenever we would otherwise wait for the network or have a
         # chunk_size worth: chunk boundaries carry no meaning, and this
         # bounds data_received calls however the peer slices its body.
         pending: List[bytes] = []
         pending_size = 0
-        work = 0  # see YIELD_THRESHOLD
-        head = reader.head
-        chunked = head is not None and head.framing.kind is BodyKind.CHUNKED
-        chunks_counted = reader.chunks_read
         while True:
-            event = reader.next_event()
+            event = exchange.next_event()
             if event is None:
-                want = reader.wants()
-                if chunked and isinstance(want, ReadBytes):
-                    want = self._widen_chunked_read(reader, want)
+                want = exchange.wants()
+                if chunked:
+                    want = exchange.widen(want, *compat.peek_buffered(stream, chunk_size))
                 read = read_for(stream, want, self._reads_stop_at_limits())
                 if pending and not read.done():
                     await self._deliver(delegate, pending)
                     pending, pending_size = [], 0
                 try:
                     data = await read
-                except iostream.StreamClosedError:
-                    if not isinstance(want, ReadUntilClose):
-                        raise
-                    data = b""  # the close is the end of this body
-                reader.receive_data(data)
-                # Held by the reader only, which lets go of it once it is
+                except iostream.StreamClosedError as error:
+                    data = bytes_at_close(want, error)  # the close may end this body
+                exchange.receive_data(data)
+                # Held by the exchange only, which lets go of it once it is
                 # handed over: a large body piece is not kept alive by us
                 # while IOStream allocates the next read.
                 del data
                 continue
-            if isinstance(event, EndOfMessage):
+            if event.__class__ is EndOfMessage:
                 if pending:
                     await self._deliver(delegate, pending)
                 return
-            assert isinstance(event, Data)
-            # A chunk costs at least CHUNK_YIELD_COST, however many of them
-            # one event carries (see MessageReader.coalesce_chunks).
-            work += len(event.data) + CHUNK_YIELD_COST * (reader.chunks_read - chunks_counted)
-            chunks_counted = reader.chunks_read
+            piece: bytes = event.data  # type: ignore[union-attr]
             if not chunked:
                 # Pieces of a Content-Length (or close-delimited) body are
                 # whole reads, at most chunk_size each: handed over as they
                 # come, as Tornado does, without copying them together (and
                 # without a coroutine per piece: see _hand_over).
-                result = self._hand_over(delegate, event.data)
+                result = self._hand_over(delegate, piece)
                 if result is not None:
                     await self._await_delegate_result(result)
-                if work >= YIELD_THRESHOLD:
-                    work = 0
-                    await asyncio.sleep(0)
-                continue
-            pending.append(event.data)
-            pending_size += len(event.data)
-            if pending_size >= chunk_size:
-                # Hand over whole chunk_size pieces; never more than
-                # chunk_size at once (delegates size their buffers on it).
-                gathered = b"".join(pending)
-                full = len(gathered) - len(gathered) % chunk_size
-                for start in range(0, full, chunk_size):
-                    await self._deliver(delegate, [gathered[start : start + chunk_size]])
-                rest = gathered[full:]
-                pending, pending_size = ([rest] if rest else []), len(rest)
-            if pending and event.chunk_end and not _compat.COALESCES_BODY_PIECES:
-                # Before Tornado 6.6 chunk boundaries are visible to the
-                # application: a chunk ends its delivery, however the
-                # reads cut it.
-                await self._deliver(delegate, pending)
-                pending, pending_size = [], 0
-            if work >= YIELD_THRESHOLD:
-                work = 0
+            else:
+                pending.append(piece)
+                pending_size += len(piece)
+                if pending_size >= chunk_size:
+                    # Hand over whole chunk_size pieces; never more than
+                    # chunk_size at once (delegates size their buffers on it).
+                    gathered = b"".join(pending)
+                    full = len(gathered) - len(gathered) % chunk_size
+                    for start in range(0, full, chunk_size):
+                        await self._deliver(delegate, [gathered[start : start + chunk_size]])
+                    rest = gathered[full:]
+                    pending, pending_size = ([rest] if rest else []), len(rest)
+                if pending and event.chunk_end and not compat.COALESCES_BODY_PIECES:  # type: ignore[union-attr]
+                    # Before Tornado 6.6 chunk boundaries are visible to the
+                    # application: a chunk ends its delivery, however the
+                    # reads cut it.
+                    await self._deliver(delegate, pending)
+                    pending, pending_size = [], 0
+            if exchange.yield_due():
                 await asyncio.sleep(0)
-
-    def _widen_chunked_read(self, reader: MessageReader, want: ReadBytes) -> ReadBytes:
-        """A read of every whole chunk the stream already holds, not just the next one.
-
-        Small chunks arrive many to a segment; reading them one at a time
-        costs an IOStream read each.  The buffered bytes are peeked, and the
-        reader says how many of them surely belong to this body
-        (`.MessageReader.readable_from`), so the wider read still never
-        takes a byte of the next message.
-        """
-        if self.stream is None:
-            return want
-        buffer, start, end = _compat.peek_buffered(self.stream, self.params.chunk_size)
-        if end - start <= want.size:
-            return want
-        size = reader.readable_from(buffer, start, end)
-        return ReadBytes(size) if size > want.size else want
 
     async def _deliver(self, delegate: httputil.HTTPMessageDelegate, pieces: List[bytes]) -> None:
         result = self._hand_over(delegate, pieces[0] if len(pieces) == 1 else b"".join(pieces))
@@ -540,25 +425,22 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     def _hand_over(self, delegate: httputil.HTTPMessageDelegate, data: bytes) -> Any:
         """``delegate.data_received(data)``; returns what it returned (None or
-        an awaitable for the caller to await)."""
-        # Once our response is finished the request body is of no use to
-        # anyone; it is read only to keep the framing in step.
-        if self.is_client or self._state.write is not State.DONE:
-            return self._call_delegate(delegate.data_received, data)
-        return None
+        an awaitable for the caller to await).  Nothing once our response is
+        complete (see `.Exchange.answered`)."""
+        if self._exchange.answered:
+            return None
+        return self._call_delegate(delegate.data_received, data)
 
-    async def _send_error_response(self, status: int) -> None:
-        if self.stream is None or self.stream.closed() or self._state.write is not State.IDLE:
+    async def _send_error_response(
+        self, error: Union[ProtocolError, httputil.HTTPInputError]
+    ) -> None:
+        if self.stream is None or self.stream.closed():
             return
-        reason = _ERROR_REASONS.get(status, "Bad Request")
-        if status == 400:
-            # Byte-for-byte what Tornado sends, which its own tests compare.
-            response = b"HTTP/1.1 400 Bad Request\r\n\r\n"
-        else:
-            response = b"HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n" % (
-                status,
-                reason.encode("ascii"),
-            )
+        # A delegate's own HTTPInputError (gzip) is a plain 400.
+        status = error.status_hint if isinstance(error, ProtocolError) else 400
+        response = self._exchange.error_response(status)
+        if response is None:
+            return  # our response has begun: nothing can be said any more
         try:
             await self._write_through(response)
         except iostream.StreamClosedError:
@@ -606,7 +488,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         callback is used while no delegate is active (on a server: after the
         request was read, before the response is complete).
         """
-        self._close_callback = _compat.wrap_callback(callback)
+        self._close_callback = compat.wrap_callback(callback)
 
     def _on_connection_close(self) -> None:
         callback = self._close_callback
@@ -620,14 +502,15 @@ class HTTP1Connection(httputil.HTTPConnection):
         # Several paths (close, detach, the last write flushed) may each be
         # the one that ends our side; the first wins.
         self._finished = True
-        if self._finish_waiter is not None:
-            _resolve(self._finish_waiter)
+        waiter = self._finish_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def close(self) -> None:
         """Close the connection."""
         if self.stream is not None:
             self._close_stream()
-        self._state.close()
+        self._exchange.close()
         self._clear_callbacks()
         self._end_exchange()
 
@@ -651,7 +534,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         stream = self.stream
         if self._output_batch is not None:
             self._output_batch.flush()  # the new owner writes after our responses
-        self._state.detach()
+        self._exchange.detach()
         self.stream = None  # type: ignore[assignment]
         self._end_exchange()
         return stream
@@ -684,61 +567,28 @@ class HTTP1Connection(httputil.HTTPConnection):
         ``callback`` (Tornado 5.1's API, deprecated there) runs on the IOLoop
         once the write has been flushed; prefer the returned Future.
 
-        Adds the framing fields (``Transfer-Encoding: chunked`` when the body
-        length is unknown and the peer speaks HTTP/1.1) and the
-        ``Connection`` field the keep-alive decision calls for.
+        The exchange adds the framing fields (``Transfer-Encoding: chunked``
+        when the body length is unknown and the peer speaks HTTP/1.1) and
+        the ``Connection`` field its keep-alive decision calls for.
         """
         if self.is_client:
             assert isinstance(start_line, httputil.RequestStartLine)
-            self._request_start_line = start_line
-            self._request_method = start_line.method
-            framing = request_framing(
-                method=start_line.method, content_length=headers.get("Content-Length")
-            )
-            line = "%s %s HTTP/1.1" % (start_line.method, start_line.path)
+            data = self._exchange.send_request(start_line.method, start_line.path, headers)
         else:
             assert isinstance(start_line, httputil.ResponseStartLine)
-            assert self._request_start_line is not None, "no request has been read"
-            framing = response_framing(
-                request_method=self._request_method,
-                request_version=self._request_version,
-                status_code=start_line.code,
-                content_length=headers.get("Content-Length"),
-            )
-            if framing.kind is BodyKind.UNTIL_CLOSE:
-                # Only the close can end this body for an HTTP/1.0 client.
-                self._disconnect_on_finish = True
-            if self._request_version >= (1, 1):
-                if self._disconnect_on_finish:
-                    headers["Connection"] = "close"
-            elif self._keep_alive_requested and not self._disconnect_on_finish:
-                headers["Connection"] = "Keep-Alive"
-            line = status_line(start_line.code, start_line.reason or "")
-        if framing is not None and framing.kind is BodyKind.CHUNKED:
-            headers["Transfer-Encoding"] = "chunked"
-        try:
-            data = encode_head(line, headers.get_all())
-        except TypeError:
-            # A name or value given as bytes (which Tornado accepts).
-            data = encode_head(line, head_fields(headers))
-        self._state.process(Side.WRITE, Event.HEAD)
-        self._body_writer = BodyWriter(framing)
+            data = self._exchange.send_response(start_line.code, start_line.reason or "", headers)
         if chunk:
             data += self._frame(chunk)
         return self._write_bytes(data, callback)
 
     def _frame(self, chunk: bytes) -> bytes:
-        if self._body_writer is None:
-            # Deprecated: the caller wrote its own head with write() and
-            # frames everything itself.
-            return chunk
         try:
-            return self._body_writer.frame(chunk)
+            return self._exchange.send_data(chunk)
         except OutputError as error:
             # Stop at once: anything more on this stream would be misframed.
             if self.stream is not None:
                 self._close_stream()
-            raise httputil.HTTPOutputError(str(error)) from None
+            raise output_error(error) from None
 
     def write(self, chunk: bytes, callback: Optional[Callable[[], None]] = None) -> Future[None]:
         """Implements `.HTTPConnection.write`.
@@ -759,8 +609,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         self, data: bytes, callback: Optional[Callable[[], None]] = None
     ) -> Future[None]:
         if callback is not None:
-            _compat.warn_write_callback()
-            callback = _compat.wrap_callback(callback)
+            compat.warn_write_callback()
+            callback = compat.wrap_callback(callback)
         future: Future[None]
         if self.stream is None or self.stream.closed():
             future = Future()
@@ -770,8 +620,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         batch = self._output_batch
         if (
             batch is not None
-            and not self._disconnect_on_finish
-            and _compat.has_buffered_input(self.stream)
+            and self._exchange.keep_alive
+            and compat.has_buffered_input(self.stream)
             and batch.hold(data)
         ):
             # The client's next request is already here: this goes out
@@ -819,29 +669,21 @@ class HTTP1Connection(httputil.HTTPConnection):
             io_loop.add_callback(callback)
         # A write cut short by a close still resolves: the caller learns of
         # the close from the connection, as with Tornado's own engine.
-        _resolve(future)
+        if not future.done():
+            future.set_result(None)
 
     def finish(self) -> None:
         """Implements `.HTTPConnection.finish`."""
         stream_open = self.stream is not None and not self.stream.closed()
-        if self._body_writer is not None:
-            try:
-                tail = self._body_writer.finish()
-            except OutputError as error:
-                if stream_open:
-                    self._close_stream()
-                    raise httputil.HTTPOutputError(str(error)) from None
-                tail = b""
-            if tail and stream_open:
-                self._write_bytes(tail)
-        if self._state.write is State.IDLE:
-            self._state.process(Side.WRITE, Event.HEAD)
-        if self._state.write is State.BODY:
-            self._state.process(Side.WRITE, Event.END)
-        if not self.is_client and self._state.read is not State.DONE:
-            # The response is done before the request body was read: the
-            # only way to skip the rest of the body is to close afterwards.
-            self._disconnect_on_finish = True
+        try:
+            tail = self._exchange.send_end()
+        except OutputError as error:
+            if stream_open:
+                self._close_stream()
+                raise output_error(error) from None
+            tail = b""
+        if tail and stream_open:
+            self._write_bytes(tail)
         if self.stream is None:
             return
         # Nothing more is coming: send what is buffered without waiting for
@@ -856,307 +698,7 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     def _finish_request(self, future: Optional[Future[None]]) -> None:
         self._clear_callbacks()
-        if not self.is_client and self._disconnect_on_finish:
+        if not self.is_client and not self._exchange.keep_alive:
             self.close()
             return
         self._end_exchange()
-
-
-def head_fields(headers: httputil.HTTPHeaders) -> List[Tuple[str, str]]:
-    """The fields of ``headers`` to write, as str (see `_compat.to_native_str`)."""
-    return [
-        (
-            n if n.__class__ is str else _compat.to_native_str(n),
-            v if v.__class__ is str else _compat.to_native_str(v),
-        )
-        for n, v in headers.get_all()
-    ]
-
-
-def read_for(stream: iostream.IOStream, want: Want, stops_at_limits: bool) -> Future[bytes]:
-    """The IOStream read that fetches what a `MessageReader` `wants`, and no more.
-
-    ``stops_at_limits``: read heads and lines with the patterns that stop at
-    the size limit by themselves, so that the reader sees an oversized head
-    or line (see `HTTP1Connection._reads_stop_at_limits`); otherwise
-    IOStream enforces the limit with ``max_bytes``.
-    """
-    read: Any
-    if isinstance(want, (ReadBytes, ReadUntilClose)):
-        read = stream.read_bytes(want.size, partial=True)
-    elif isinstance(want, ReadUntilRegex):
-        if stops_at_limits:
-            read = stream.read_until_regex(want.pattern)
-        else:
-            read = stream.read_until_regex(want.unanchored, max_bytes=want.max_bytes)
-    elif stops_at_limits:
-        read = stream.read_until_regex(line_read_pattern(want.max_bytes))
-    else:
-        read = stream.read_until(b"\n", max_bytes=want.max_bytes)
-    # Any: IOStream's reads are typed Awaitable (5.1: plain Futures).
-    return cast("Future[bytes]", read)
-
-
-class OutputBatch:
-    """Responses to pipelined requests, gathered into one write.
-
-    A response finished while the client's next request already waits in
-    the stream's buffer is held here instead of written, and goes out with
-    the next response written through (the last of the burst, usually), so
-    that 16 pipelined requests cost one send() instead of 16.  At most
-    `LIMIT` bytes are held, and never past the current IOLoop iteration: a
-    callback flushes whatever is still held once the serving coroutine
-    really waits (for the network, or for an application that answers
-    later).  Writes into the batch resolve at once; flow control returns
-    with the next real write.
-    """
-
-    LIMIT = 65536
-
-    def __init__(self, stream: iostream.IOStream) -> None:
-        self.stream = stream
-        self.chunks: List[bytes] = []
-        self.size = 0
-        self._flush_scheduled = False
-
-    def hold(self, data: bytes) -> bool:
-        """Keep ``data`` for the next write; False if that would pass `LIMIT`."""
-        if self.size + len(data) > self.LIMIT:
-            return False
-        self.chunks.append(data)
-        self.size += len(data)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.stream.io_loop.add_callback(self.flush)
-        return True
-
-    def take(self) -> bytes:
-        """Everything held, removed from the batch."""
-        data = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
-        self.chunks = []
-        self.size = 0
-        return data
-
-    def flush(self) -> None:
-        """Write whatever is held (nothing if the stream has closed)."""
-        self._flush_scheduled = False
-        if self.size and not self.stream.closed():
-            self.stream.write(self.take())
-
-
-# The TCP_NODELAY setting tornado_h1alt last gave a stream, kept on the
-# stream itself (connections come and go per exchange; the stream stays).
-_NODELAY_ATTRIBUTE = "_tornado_h1alt_nodelay"
-
-
-def set_nodelay(stream: iostream.IOStream, on: bool) -> None:
-    """`.IOStream.set_nodelay`, without the system call if it is already so.
-
-    Tornado's engine sets TCP_NODELAY at the end of every message and
-    clears it after, two system calls per exchange; here the setting
-    changes only when it has to.  (A setting changed behind our back, e.g.
-    by ``RequestHandler.set_nodelay``, is not seen; at worst the last
-    segment of a one-write message waits for an ACK under Nagle.)
-    """
-    if getattr(stream, _NODELAY_ATTRIBUTE, None) is not on:
-        stream.set_nodelay(on)
-        setattr(stream, _NODELAY_ATTRIBUTE, on)
-
-
-class HeadTimer:
-    """A deadline for receiving a message head, with at most one IOLoop timer.
-
-    Arming only records the deadline; the IOLoop timer is scheduled when
-    none is pending, and when it fires early (the deadline moved on since)
-    it reschedules itself.  A keep-alive connection serving many requests
-    thus schedules about one timer per ``timeout`` instead of one per
-    request.  `cancel` must be called when the stream is done with.
-    """
-
-    __slots__ = ("_io_loop", "_deadline", "_on_timeout", "_handle", "_scheduled_at")
-
-    def __init__(self, io_loop: Any) -> None:
-        self._io_loop = io_loop
-        self._deadline: Optional[float] = None
-        self._on_timeout: Optional[Callable[[], None]] = None
-        self._handle: Any = None
-        self._scheduled_at = 0.0
-
-    def arm(self, timeout: float, on_timeout: Callable[[], None]) -> None:
-        """Call ``on_timeout`` in ``timeout`` seconds unless disarmed first."""
-        deadline = self._deadline = self._io_loop.time() + timeout
-        self._on_timeout = on_timeout
-        if self._handle is None or deadline < self._scheduled_at:
-            self._schedule(deadline)
-
-    def disarm(self) -> None:
-        """Forget the deadline (the timer, if pending, fires harmlessly later)."""
-        self._deadline = None
-        self._on_timeout = None
-
-    def cancel(self) -> None:
-        """Disarm and remove the IOLoop timer."""
-        self.disarm()
-        if self._handle is not None:
-            self._io_loop.remove_timeout(self._handle)
-            self._handle = None
-
-    def _schedule(self, when: float) -> None:
-        if self._handle is not None:
-            self._io_loop.remove_timeout(self._handle)
-        self._scheduled_at = when
-        self._handle = self._io_loop.call_at(when, self._fire)
-
-    def _fire(self) -> None:
-        self._handle = None
-        deadline = self._deadline
-        if deadline is None:
-            return
-        if self._io_loop.time() < deadline:
-            self._schedule(deadline)
-            return
-        callback = self._on_timeout
-        self.disarm()
-        if callback is not None:
-            callback()
-
-
-def _resolve(future: Future[None]) -> None:
-    # Several paths (close, detach, a finished write) may each be the one
-    # that ends an exchange; the first wins and the others are no-ops.
-    if not future.done():
-        future.set_result(None)
-
-
-class _HeaderTimeout(Exception):
-    """The head did not arrive in time; the stream has been closed."""
-
-
-class GzipBody:
-    """Decodes a ``Content-Encoding: gzip`` body piece by piece.
-
-    The size limit applies to the decompressed body, so a small compressed
-    body cannot expand past ``max_body_size`` (a "zip bomb").  Malformed
-    gzip data raises `.HTTPInputError`.
-    """
-
-    def __init__(self, chunk_size: int, max_body_size: int) -> None:
-        self._chunk_size = chunk_size
-        self._max_body_size = max_body_size
-        self._decompressed_size = 0
-        self._decompressor = GzipDecompressor()
-
-    @staticmethod
-    def for_headers(
-        headers: httputil.HTTPHeaders, chunk_size: int, max_body_size: int
-    ) -> Optional[GzipBody]:
-        """A decoder if the message is gzip-encoded, else None.
-
-        The headers are changed to describe the decoded body the recipient
-        will see: ``Content-Encoding`` moves to ``X-Consumed-Content-Encoding``
-        (so the application can still tell what was on the wire).
-        """
-        if headers.get("Content-Encoding", "").lower() != "gzip":
-            return None
-        headers.add("X-Consumed-Content-Encoding", headers["Content-Encoding"])
-        del headers["Content-Encoding"]
-        return GzipBody(chunk_size, max_body_size)
-
-    def decode(self, compressed: bytes) -> Iterator[bytes]:
-        """The decompressed pieces of ``compressed``, each at most ``chunk_size``."""
-        while compressed:
-            try:
-                decompressed = self._decompressor.decompress(compressed, self._chunk_size)
-            except zlib.error as error:
-                raise httputil.HTTPInputError("invalid gzip data: %s" % error) from None
-            if decompressed:
-                self._decompressed_size += len(decompressed)
-                if self._decompressed_size > self._max_body_size:
-                    raise httputil.HTTPInputError("decompressed body too large")
-                yield decompressed
-            tail = self._decompressor.unconsumed_tail
-            if not decompressed and len(tail) >= len(compressed):
-                # No output and no input consumed: data after the end of
-                # the gzip stream, which would otherwise loop forever.
-                raise httputil.HTTPInputError(
-                    "encountered unconsumed gzip data without making progress"
-                )
-            compressed = tail
-
-    def finish(self) -> None:
-        """All input has been given: raises `.HTTPInputError` if it was truncated."""
-        try:
-            self._decompressor.flush()
-        except zlib.error as error:
-            raise httputil.HTTPInputError("invalid gzip data: %s" % error) from None
-
-
-class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
-    """Wraps an `.HTTPMessageDelegate` to decode ``Content-Encoding: gzip`` (see `GzipBody`)."""
-
-    def __init__(
-        self, delegate: httputil.HTTPMessageDelegate, chunk_size: int, max_body_size: int
-    ) -> None:
-        self._delegate = delegate
-        self._chunk_size = chunk_size
-        self._max_body_size = max_body_size
-        self._gzip: Optional[GzipBody] = None
-
-    def headers_received(
-        self,
-        start_line: Union[httputil.RequestStartLine, httputil.ResponseStartLine],
-        headers: httputil.HTTPHeaders,
-    ) -> Optional[Awaitable[None]]:
-        self._gzip = GzipBody.for_headers(headers, self._chunk_size, self._max_body_size)
-        return self._delegate.headers_received(start_line, headers)
-
-    async def data_received(self, chunk: bytes) -> None:
-        pieces = [chunk] if self._gzip is None else self._gzip.decode(chunk)
-        for piece in pieces:
-            result = self._delegate.data_received(piece)
-            if result is not None:
-                await result
-
-    def finish(self) -> None:
-        if self._gzip is not None:
-            try:
-                self._gzip.finish()
-            except httputil.HTTPInputError:
-                # The connection considers this delegate finished, so the
-                # wrapped one must hear of the close from us.
-                self._delegate.on_connection_close()
-                raise
-        return self._delegate.finish()
-
-    def on_connection_close(self) -> None:
-        return self._delegate.on_connection_close()
-
-
-def parse_int(s: str) -> int:
-    """Parse a non-negative decimal integer (digits only: no sign, space or prefix)."""
-    if not _abnf.digits.fullmatch(s):
-        raise ValueError("not an integer: %r" % s)
-    return int(s)
-
-
-def parse_hex_int(s: str) -> int:
-    """Parse a non-negative hexadecimal integer (hex digits only)."""
-    if not _abnf.hex_digits.fullmatch(s):
-        raise ValueError("not a hexadecimal integer: %r" % s)
-    return int(s, 16)
-
-
-def is_transfer_encoding_chunked(headers: httputil.HTTPHeaders) -> bool:
-    """Returns true if the headers specify ``Transfer-Encoding: chunked``.
-
-    Raises `.HTTPInputError` if any other transfer coding is used, or if
-    Content-Length is present as well (RFC 9112 6.1): framing a message two
-    ways is how requests are smuggled past proxies.
-    """
-    if "Transfer-Encoding" not in headers:
-        return False
-    if "Content-Length" in headers:
-        raise httputil.HTTPInputError("Message with both Transfer-Encoding and Content-Length")
-    if headers["Transfer-Encoding"].lower() == "chunked":
-        return True
-    raise httputil.HTTPInputError("Unsupported Transfer-Encoding %s" % headers["Transfer-Encoding"])

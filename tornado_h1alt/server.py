@@ -10,8 +10,9 @@ from tornado import gen, httputil, iostream
 from tornado.concurrent import Future
 from tornado.log import gen_log
 
-from . import _compat
-from .connection import HeadTimer, HTTP1Connection, HTTP1ConnectionParameters, OutputBatch
+from . import compat
+from .connection import HTTP1Connection, HTTP1ConnectionParameters
+from .streamio import HeadTimer, OutputBatch
 
 __all__ = ["HTTP1ServerConnection", "HTTPServer"]
 
@@ -72,12 +73,17 @@ class HTTP1ServerConnection:
         served_in_a_row = 0
         try:
             while True:
-                connection = HTTP1Connection(self.stream, False, self.params, self.context)
-                connection._head_timer = head_timer
-                connection._output_batch = output_batch
+                connection = HTTP1Connection(
+                    self.stream,
+                    False,
+                    self.params,
+                    self.context,
+                    head_timer=head_timer,
+                    output_batch=output_batch,
+                )
                 request_delegate = delegate.start_request(self, connection)
                 try:
-                    keep_going = await connection._read_message_as_coroutine(request_delegate)
+                    keep_going = await connection.read_message(request_delegate)
                 except (
                     iostream.StreamClosedError,
                     iostream.UnsatisfiableReadError,
@@ -90,7 +96,7 @@ class HTTP1ServerConnection:
                     return
                 if not keep_going:
                     return
-                if not _compat.has_buffered_input(self.stream):
+                if not compat.has_buffered_input(self.stream):
                     # A keep-alive client usually sends its next request
                     # only once our response has arrived, so a read now
                     # would find nothing: a wasted recv() and a wait on
@@ -102,7 +108,7 @@ class HTTP1ServerConnection:
                     # to finish (tornado.web answers from a Task) has had
                     # that turn already.
                     served_in_a_row = 0
-                    if not connection._waited_for_finish:
+                    if not connection.waited_for_finish:
                         await asyncio.sleep(0)
                     continue
                 # A client pipelining many requests must not starve other

@@ -58,10 +58,10 @@ method = token
 request_target = re.compile(rf"[{VCHAR}{OBS_TEXT}]+")
 
 # RFC 9112 2.3:  HTTP-version = HTTP-name "/" DIGIT "." DIGIT
-HTTP_version = re.compile(r"HTTP/([0-9])\.([0-9])")
+HTTP_VERSION = r"HTTP/[0-9]\.[0-9]"
 
 # RFC 9112 3:  request-line = method SP request-target SP HTTP-version
-request_line = re.compile(rf"({method.pattern}) ({request_target.pattern}) (HTTP/[0-9]\.[0-9])")
+request_line = re.compile(rf"({method.pattern}) ({request_target.pattern}) ({HTTP_VERSION})")
 
 # RFC 9112 4:
 #   status-line   = HTTP-version SP status-code SP [ reason-phrase ]
@@ -71,7 +71,7 @@ request_line = re.compile(rf"({method.pattern}) ({request_target.pattern}) (HTTP
 # responses ("HTTP/1.1 200"); a client loses nothing by tolerating that, so
 # the second SP is optional here.
 reason_phrase = re.compile(rf"[\t {VCHAR}{OBS_TEXT}]*")
-status_line = re.compile(rf"(HTTP/[0-9]\.[0-9]) ([0-9]{{3}})(?: ({reason_phrase.pattern}))?")
+status_line = re.compile(rf"({HTTP_VERSION}) ([0-9]{{3}})(?: ({reason_phrase.pattern}))?")
 
 # RFC 9112 7.1:
 #   chunk-size = 1*HEXDIG
@@ -84,8 +84,15 @@ status_line = re.compile(rf"(HTTP/[0-9]\.[0-9]) ([0-9]{{3}})(?: ({reason_phrase.
 #   quoted-pair   = "\" ( HTAB / SP / VCHAR / obs-text )
 quoted_string = rf'"(?:[\t \x21\x23-\x5b\x5d-\x7e{OBS_TEXT}]|\\[\t {VCHAR}{OBS_TEXT}])*"'
 chunk_ext = rf"(?:{OWS};{OWS}{token.pattern}(?:{OWS}={OWS}(?:{token.pattern}|{quoted_string}))?)*"
+# RFC 9112 7.1 asks recipients to guard against overflow in chunk-size:
+# sixteen hex digits already exceed any sane body, and more would only be
+# an overflow attempt against other parsers, so chunk-size is bounded here.
+chunk_size = r"[0-9A-Fa-f]{1,16}"
 # The chunk-size line without its CRLF.
-chunk_size_line = re.compile(rf"({hex_digits.pattern})({chunk_ext})")
+chunk_size_line = re.compile(rf"({chunk_size})({chunk_ext})")
+# The same line without extensions, and with its CRLF, as bytes: the common
+# case, which the chunked reader matches in one step on undecoded input.
+plain_chunk_size_line = re.compile(rb"(%s)\r\n" % chunk_size.encode())
 
 # RFC 3986 3.2.2 / 3.2.3, as simplified by Tornado 6.6: the host may hold
 # unreserved, sub-delims and pct-encoded characters plus "[", "]" and ":"

@@ -1,22 +1,21 @@
-"""The client side: a SimpleAsyncHTTPClient that runs on tornado_h1alt's engine."""
+"""SimpleAsyncHTTPClient on tornado_h1alt's engine: simple_httpclient's own
+per-request logic, with our `.HTTP1Connection` under it."""
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import weakref
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import tornado.simple_httpclient
-from tornado.concurrent import Future
 from tornado.iostream import IOStream
-from tornado.netutil import OverrideResolver, Resolver
+from tornado.netutil import OverrideResolver
 from tornado.tcpclient import TCPClient
 
-from . import _compat
-from .connection import HTTP1Connection, HTTP1ConnectionParameters
+from .. import compat
+from ..connection import HTTP1Connection, HTTP1ConnectionParameters
+from .resolver import AddressLiteralResolver
 
-__all__ = ["SimpleAsyncHTTPClient"]
+__all__ = ["SimpleAsyncHTTPClient", "connection_params"]
 
 
 def connection_params(
@@ -53,65 +52,6 @@ class _HTTPConnection(tornado.simple_httpclient._HTTPConnection):
         )
 
 
-def literal_address(host: str, port: int, family: int) -> Optional[List[Tuple[int, Any]]]:
-    """What getaddrinfo() answers for ``host`` if it is an IP address literal
-    in its canonical spelling (``127.0.0.1``, ``::1``), else None.
-
-    Anything that getaddrinfo() might read differently is left to it: other
-    spellings (``127.1``, leading zeros, IPv4-mapped forms), scoped IPv6
-    addresses, a family that does not match, an unusual port.
-    """
-    if not isinstance(port, int) or not 0 <= port <= 65535 or "%" in host:
-        return None
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if str(address) != host:
-        return None
-    if address.version == 4:
-        if family not in (socket.AF_UNSPEC, socket.AF_INET):
-            return None
-        return [(socket.AF_INET, (host, port))]
-    if family not in (socket.AF_UNSPEC, socket.AF_INET6):
-        return None
-    return [(socket.AF_INET6, (host, port, 0, 0))]
-
-
-class AddressLiteralResolver(Resolver):
-    """Answers a host that is an IP address literal itself (see
-    `literal_address`); any other host goes to the resolver it wraps.
-
-    Tornado's own resolvers hand every host to getaddrinfo() on a thread
-    pool (or the event loop's executor); that round trip (a thread woken,
-    the IOLoop woken back) was 15 to 25% of the client's CPU per fetch from
-    a local server in our benchmark (two runs).  An address literal needs no lookup:
-    asyncio's ``create_connection()`` skips getaddrinfo() for one as well.
-    """
-
-    def initialize(self, resolver: Resolver) -> None:
-        self.resolver = resolver
-
-    def close(self) -> None:
-        self.resolver.close()
-
-    def resolve(
-        self,
-        host: str,
-        port: int,
-        family: socket.AddressFamily = socket.AF_UNSPEC,
-        *args: Any,
-        **kwargs: Any,
-    ) -> Any:
-        # (*args, **kwargs: Tornado 5.1's callback= argument goes on as given.)
-        answer = None if args or kwargs else literal_address(host, port, family)
-        if answer is None:
-            return self.resolver.resolve(host, port, family, *args, **kwargs)
-        future: Future[List[Tuple[int, Any]]] = Future()
-        future.set_result(answer)
-        return future
-
-
 class SimpleAsyncHTTPClient(tornado.simple_httpclient.SimpleAsyncHTTPClient):
     """`tornado.simple_httpclient.SimpleAsyncHTTPClient` with tornado_h1alt's engine.
 
@@ -134,9 +74,9 @@ class SimpleAsyncHTTPClient(tornado.simple_httpclient.SimpleAsyncHTTPClient):
         resolver = self.resolver
         if isinstance(resolver, OverrideResolver):
             # The mapping first, then the shortcut for what it maps to.
-            if type(resolver.resolver) in _compat.GETADDRINFO_RESOLVERS:
+            if type(resolver.resolver) in compat.GETADDRINFO_RESOLVERS:
                 resolver.resolver = AddressLiteralResolver(resolver=resolver.resolver)
-        elif type(resolver) in _compat.GETADDRINFO_RESOLVERS:
+        elif type(resolver) in compat.GETADDRINFO_RESOLVERS:
             self.resolver = AddressLiteralResolver(resolver=resolver)
             self.tcp_client = TCPClient(resolver=self.resolver)
 

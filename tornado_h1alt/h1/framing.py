@@ -11,20 +11,26 @@ from __future__ import annotations
 import enum
 from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from . import _abnf
-from ._errors import ProtocolError
+from . import abnf
+from .errors import ProtocolError
 
 __all__ = [
     "BodyKind",
+    "FieldIndex",
     "Framing",
+    "LAST_CHUNK",
+    "METHODS_WITH_CONTENT",
     "NO_BODY",
     "connection_options",
     "field_values",
     "index_fields",
     "received_framing",
-    "response_has_no_body",
+    "request_framing",
     "request_keeps_alive",
+    "response_framing",
+    "response_has_no_body",
     "response_keeps_alive",
+    "split_list",
 ]
 
 Fields = Sequence[Tuple[str, str]]
@@ -47,6 +53,10 @@ class Framing(NamedTuple):
     kind: BodyKind
     length: int = 0
 
+
+# The shortest possible end of a chunked body: the last chunk and an empty
+# trailer section (RFC 9112 7.1).
+LAST_CHUNK = b"0\r\n\r\n"
 
 NO_BODY = Framing(BodyKind.NONE)
 CHUNKED = Framing(BodyKind.CHUNKED)
@@ -81,7 +91,7 @@ def split_list(values: Iterable[str]) -> List[str]:
     """Elements of a comma-separated list field (RFC 9110 5.6.1), across lines."""
     elements: List[str] = []
     for value in values:
-        elements.extend(_abnf.list_separator.split(value.strip(" \t")))
+        elements.extend(abnf.list_separator.split(value.strip(" \t")))
     return elements
 
 
@@ -109,7 +119,7 @@ def _content_length(values: List[str]) -> int:
         raise ProtocolError("Multiple unequal Content-Lengths: %r" % ", ".join(values))
     # 1*DIGIT and nothing else: no sign, no whitespace, no "0x".  Bound the
     # digit count so that int() never works on an absurd string.
-    if not _abnf.digits.fullmatch(elements[0]) or len(elements[0]) > 18:
+    if not abnf.digits.fullmatch(elements[0]) or len(elements[0]) > 18:
         raise ProtocolError("Only integer Content-Length is allowed: %s" % elements[0])
     return int(elements[0])
 
@@ -190,7 +200,7 @@ def _declared_length(content_length: Optional[str]) -> Optional[int]:
         return None
     if content_length.isdigit() and content_length.isascii():
         return int(content_length)  # (ASCII isdigit() is exactly 1*DIGIT)
-    if not _abnf.digits.fullmatch(content_length):
+    if not abnf.digits.fullmatch(content_length):
         raise ValueError("invalid Content-Length %r" % content_length)
     return int(content_length)
 

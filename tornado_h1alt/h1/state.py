@@ -1,10 +1,11 @@
 """The states of one HTTP/1 message exchange and their transitions, in one table.
 
 Everything that moves the exchange from one state to another is listed in
-`TRANSITIONS`; `ExchangeState` refuses anything not listed there.  Each
-`HTTP1Connection` handles one exchange (a request and its response), so the
-table covers the incoming message (``READ``) and the outgoing one
-(``WRITE``) side by side, like h11's "our state / their state".
+`TRANSITIONS`; `ExchangeState` refuses anything not listed there, and only
+`tornado_h1alt.h1.exchange.Exchange` drives it.  One exchange is a request
+and its response, so the table covers the message we read (``READ``: the
+peer's) and the one we write (``WRITE``: ours) side by side, like h11's
+"their state / our state".
 
 States, events and sides are plain interned strings rather than Enum
 members: the table is consulted several times per request, and hashing an
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Dict
 
-__all__ = ["Side", "State", "Event", "TRANSITIONS", "ExchangeState", "InvalidTransition"]
+__all__ = ["Side", "State", "Transition", "TRANSITIONS", "ExchangeState", "InvalidTransition"]
 
 
 class Side:
@@ -25,35 +26,35 @@ class Side:
 
 class State:
     IDLE = "idle"  # nothing of the message seen (read) or sent (write) yet
-    HEADERS = "headers"  # read: the delegate is handling the head; detach is allowed
+    HEADERS = "headers"  # read: the head is being handled; detach is allowed
     BODY = "body"  # the body is being read / written
     DONE = "done"  # the whole message has been read / written
     DETACHED = "detached"  # the stream was handed to someone else (websockets)
     CLOSED = "closed"  # the connection is gone
 
 
-class Event:
-    HEAD = "head"  # read: a head arrived; write: write_headers was called
+class Transition:
+    HEAD = "head"  # read: a head arrived; write: our head was sent
     INTERIM = "interim"  # read: the head was a 1xx response; another head follows
-    BODY = "body"  # read: headers_received returned, the body follows
+    BODY = "body"  # read: the head has been handled, the body follows
     END = "end"  # the message is complete
     DETACH = "detach"
     CLOSE = "close"
 
 
-# side -> state -> event -> new state
+# side -> state -> transition -> new state
 TRANSITIONS: Dict[str, Dict[str, Dict[str, str]]] = {
     Side.READ: {
-        State.IDLE: {Event.HEAD: State.HEADERS},
-        State.HEADERS: {Event.INTERIM: State.IDLE, Event.BODY: State.BODY},
-        State.BODY: {Event.END: State.DONE},
+        State.IDLE: {Transition.HEAD: State.HEADERS},
+        State.HEADERS: {Transition.INTERIM: State.IDLE, Transition.BODY: State.BODY},
+        State.BODY: {Transition.END: State.DONE},
         State.DONE: {},
         State.DETACHED: {},
         State.CLOSED: {},
     },
     Side.WRITE: {
-        State.IDLE: {Event.HEAD: State.BODY},
-        State.BODY: {Event.END: State.DONE},
+        State.IDLE: {Transition.HEAD: State.BODY},
+        State.BODY: {Transition.END: State.DONE},
         State.DONE: {},
         State.DETACHED: {},
         State.CLOSED: {},
@@ -65,12 +66,12 @@ TRANSITIONS: Dict[str, Dict[str, Dict[str, str]]] = {
 for _table in TRANSITIONS.values():
     for _state in (State.IDLE, State.HEADERS, State.BODY, State.DONE):
         if _state in _table:
-            _table[_state][Event.CLOSE] = State.CLOSED
-            _table[_state][Event.DETACH] = State.DETACHED
+            _table[_state][Transition.CLOSE] = State.CLOSED
+            _table[_state][Transition.DETACH] = State.DETACHED
 
 
 class InvalidTransition(Exception):
-    """An event that the current state does not allow (a programming error)."""
+    """A transition that the current state does not allow (a programming error)."""
 
 
 class ExchangeState:
@@ -82,13 +83,13 @@ class ExchangeState:
         self.read = State.IDLE
         self.write = State.IDLE
 
-    def process(self, side: str, event: str) -> str:
-        """Apply ``event`` to ``side``; returns the new state."""
+    def process(self, side: str, transition: str) -> str:
+        """Apply ``transition`` to ``side``; returns the new state."""
         current = self.read if side == Side.READ else self.write
-        new = TRANSITIONS[side][current].get(event)
+        new = TRANSITIONS[side][current].get(transition)
         if new is None:
             raise InvalidTransition(
-                "%s side: %s is not allowed in state %s" % (side, event, current)
+                "%s side: %s is not allowed in state %s" % (side, transition, current)
             )
         if side == Side.READ:
             self.read = new
@@ -98,14 +99,14 @@ class ExchangeState:
 
     def close(self) -> None:
         """Move both live sides to CLOSED (idempotent)."""
-        self._both(Event.CLOSE)
+        self._both(Transition.CLOSE)
 
     def detach(self) -> None:
         """Move both live sides to DETACHED (idempotent)."""
-        self._both(Event.DETACH)
+        self._both(Transition.DETACH)
 
-    def _both(self, event: str) -> None:
+    def _both(self, transition: str) -> None:
         for side in (Side.READ, Side.WRITE):
             current = self.read if side == Side.READ else self.write
-            if event in TRANSITIONS[side][current]:
-                self.process(side, event)
+            if transition in TRANSITIONS[side][current]:
+                self.process(side, transition)

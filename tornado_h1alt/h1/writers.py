@@ -1,7 +1,9 @@
 """Start line and fields to bytes; chunk framing; Content-Length accounting.
 
-No I/O: `BodyWriter` turns the application's body pieces into wire bytes
-and refuses writes that would break the framing announced in the head.
+No I/O: `encode_head` writes a head, `BodyWriter` turns the body's pieces
+into wire bytes and refuses writes that would break the framing announced
+in the head, and `error_response` is the whole response a server sends
+before closing on a malformed request.
 """
 
 from __future__ import annotations
@@ -10,16 +12,19 @@ import http
 import re
 from typing import Dict, Iterable, Optional, Tuple
 
-from . import _abnf
-from ._framing import BodyKind, Framing
+from . import abnf
+from .errors import OutputError
+from .framing import LAST_CHUNK, BodyKind, Framing
 
-__all__ = ["BodyWriter", "OutputError", "encode_head", "status_line"]
+__all__ = [
+    "BodyWriter",
+    "CONTINUE_RESPONSE",
+    "encode_head",
+    "error_response",
+    "status_line",
+]
 
 _CR_OR_LF = re.compile(r"[\r\n]")
-
-
-class OutputError(Exception):
-    """The application tried to write a body that contradicts its framing."""
 
 
 # Status lines already checked and formatted, by (code, reason): an
@@ -44,7 +49,7 @@ def status_line(code: int, reason: str) -> str:
     line = _STATUS_LINES.get(key)
     if line is not None:
         return line
-    if not _abnf.reason_phrase.fullmatch(reason):
+    if not abnf.reason_phrase.fullmatch(reason):
         try:
             reason = http.HTTPStatus(code).phrase
         except ValueError:
@@ -55,14 +60,21 @@ def status_line(code: int, reason: str) -> str:
     return line
 
 
-def encode_head(start_line: str, fields: Iterable[Tuple[str, str]]) -> bytes:
+def encode_head(start_line: str, fields: Iterable[Tuple[object, object]]) -> bytes:
     """Serialise a start line and header fields into a message head.
 
-    Raises ValueError for a CR or LF anywhere: it would let a value inject
-    fields or a whole response (header injection / response splitting).
+    A name or value given as bytes is decoded as UTF-8, anything else but
+    str converted with str() (Tornado's HTTPHeaders accepts both, and
+    Tornado has always written them so).  Raises ValueError for a CR or LF
+    anywhere: it would let a value inject fields or a whole response
+    (header injection / response splitting).
     """
+    fields = list(fields)
     lines = [start_line]
-    lines.extend([name + ": " + value for name, value in fields])
+    try:
+        lines.extend([name + ": " + value for name, value in fields])  # type: ignore[operator]
+    except TypeError:
+        lines[1:] = [_text(name) + ": " + _text(value) for name, value in fields]
     # One search over the whole head; the separators are added afterwards,
     # so any CR or LF found came from the caller.
     if _CR_OR_LF.search("".join(lines)):
@@ -73,7 +85,8 @@ def encode_head(start_line: str, fields: Iterable[Tuple[str, str]]) -> bytes:
     return "\r\n".join(lines).encode("latin-1")
 
 
-LAST_CHUNK = b"0\r\n\r\n"
+def _text(value: object) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 class BodyWriter:
@@ -108,3 +121,28 @@ class BodyWriter:
         if self.remaining:
             raise OutputError("Tried to write %d bytes less than Content-Length" % self.remaining)
         return LAST_CHUNK if self.chunked else b""
+
+
+# RFC 9110 15.2.1: the interim response a server sends to a client that
+# waits for it before sending its content (Expect: 100-continue).
+CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+# Reason phrases for the error responses we send ourselves.
+_ERROR_REASONS = {
+    400: "Bad Request",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+    505: "HTTP Version Not Supported",
+}
+
+
+def error_response(status: int) -> bytes:
+    """The whole response a server sends before closing on a malformed request."""
+    if status == 400:
+        # Byte-for-byte what Tornado sends, which its own tests compare.
+        return b"HTTP/1.1 400 Bad Request\r\n\r\n"
+    reason = _ERROR_REASONS.get(status) or http.HTTPStatus(status).phrase
+    return b"HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n" % (
+        status,
+        reason.encode("ascii"),
+    )

@@ -1,6 +1,10 @@
-"""Every difference between the Tornado versions we support, and only that.
+"""Every difference between the Tornado versions we support.
 
-Supported: Tornado 5.1 and 6.0 to 6.6.  Each name says what differs.
+Supported: Tornado 5.1 and 6.0 to 6.6.  Each name says what differs.  The
+engine also reads a few of Tornado's private internals, for speed, whose
+layout differs between releases (how HTTPHeaders stores its fields, what
+IOStream holds in its buffer): those reads live here too, each detecting
+the layout it finds, so that no other module depends on a release.
 """
 
 from __future__ import annotations
@@ -16,16 +20,17 @@ import tornado.netutil
 import tornado.util
 
 __all__ = [
-    "TIMEOUT_ERRORS",
-    "TORNADO_VERSION",
     "COALESCES_BODY_PIECES",
     "DEFAULT_CLIENT_USER_AGENT",
     "GETADDRINFO_RESOLVERS",
     "QUICK_POOLED_EXCHANGE",
-    "peek_buffered",
+    "TIMEOUT_ERRORS",
+    "TORNADO_VERSION",
     "error_text",
-    "WRITE_CALLBACKS_SUPPORTED",
-    "to_native_str",
+    "has_buffered_input",
+    "headers_from_fields",
+    "peek_buffered",
+    "searches_from_buffer_start",
     "warn_write_callback",
     "wrap_callback",
 ]
@@ -40,24 +45,10 @@ TIMEOUT_ERRORS: Tuple[Type[BaseException], ...] = tuple(
 )
 
 
-def to_native_str(value: object) -> str:
-    """A header name or value as str.
-
-    Tornado's HTTPHeaders is meant to hold str, but some applications (and
-    older Tornado code paths) still slip bytes through; Tornado has always
-    decoded those as UTF-8 before writing them.
-    """
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    return str(value)
-
-
 # Tornado 5.1's HTTPConnection.write_headers/write take a ``callback=``
 # argument (deprecated there, removed in 6.0), and 5.x keeps a
 # stack_context that callbacks must be wrapped in to keep the caller's
 # exception handling.
-WRITE_CALLBACKS_SUPPORTED = TORNADO_VERSION < (6, 0)
-
 _stack_context_wrap: Optional[Callable[..., Any]]
 try:  # Tornado 5.x
     _stack_context_wrap = importlib.import_module("tornado.stack_context").wrap

@@ -1,0 +1,189 @@
+"""A message head's bytes to a typed head event: start line, field lines, Host.
+
+`parse_request_head` and `parse_response_head` take a complete head (start
+line and field lines, without the empty line that ends it) and return a
+`RequestHead` or `ResponseHead`, or raise `ProtocolError`.  Where the body
+ends and whether the connection survives are decided by `framing`; field
+lines are parsed by `parse_fields`, which the chunked reader uses for
+trailer lines too.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Set, Tuple
+
+from . import abnf
+from .errors import ProtocolError
+from .events import Fields, RequestHead, ResponseHead
+from .framing import (
+    BodyKind,
+    FieldIndex,
+    index_fields,
+    received_framing,
+    request_keeps_alive,
+    response_keeps_alive,
+)
+
+__all__ = ["parse_fields", "parse_request_head", "parse_response_head", "split_lines"]
+
+# The versions nearly every message carries, parsed once.
+_VERSIONS = {"HTTP/1.1": (1, 1), "HTTP/1.0": (1, 0)}
+
+
+def parse_request_head(block: bytes) -> RequestHead:
+    """Parse a request head (RFC 9112 3, 5); see the module docstring."""
+    start_line, fields, index = _lines_and_fields(block, allow_obs_fold=False)
+    match = abnf.request_line.fullmatch(start_line)
+    if match is None:
+        # RFC 9112 3: an invalid request-line SHOULD get a 400.
+        raise ProtocolError("Malformed HTTP request line")
+    method, target, http_version = match.groups()
+    version = _version(http_version)
+    # Framing first: when a message is wrong in several ways, the framing
+    # error (the one that matters for smuggling) is reported.
+    framing = received_framing(is_response=False, version=version, fields=index)
+    keep_alive = request_keeps_alive(version, index)
+    _check_host(version, index)
+    if framing.kind is BodyKind.LENGTH:
+        fields = _single_content_length(fields, index, framing.length)
+    return RequestHead(method, target, http_version, version, fields, framing, keep_alive)
+
+
+def parse_response_head(block: bytes, request_method: Optional[str]) -> ResponseHead:
+    """Parse a response head (RFC 9112 4, 5); ``request_method`` is the
+    method of the request it answers, which decides whether it has a body."""
+    # RFC 9112 5.2: a user agent must unfold obs-fold (a server refuses it).
+    start_line, fields, index = _lines_and_fields(block, allow_obs_fold=True)
+    match = abnf.status_line.fullmatch(start_line)
+    if match is None:
+        raise ProtocolError("Error parsing response start line")
+    http_version, code_text, reason = match.groups()
+    version = _version(http_version)
+    code = int(code_text)
+    framing = received_framing(
+        is_response=True,
+        version=version,
+        fields=index,
+        request_method=request_method,
+        status_code=code,
+    )
+    keep_alive = response_keeps_alive(version, index, framing)
+    if framing.kind is BodyKind.LENGTH:
+        fields = _single_content_length(fields, index, framing.length)
+    return ResponseHead(http_version, code, reason or "", version, fields, framing, keep_alive)
+
+
+def _lines_and_fields(block: bytes, *, allow_obs_fold: bool) -> Tuple[str, Fields, FieldIndex]:
+    """The start line, the fields and their index (see `index_fields`)."""
+    text = block.decode("latin-1")
+    if abnf.plain_head.fullmatch(text):
+        # Every line ends in CRLF and is a well-formed field line: only
+        # split and strip.
+        lines = text.split("\r\n")
+        fields = []
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            fields.append((name, value.strip(" \t")))
+    else:
+        # Bare LF line ends, obs-fold, or an error to be named precisely.
+        lines = split_lines(text)
+        fields = parse_fields(lines[1:], allow_obs_fold=allow_obs_fold, what="header")
+    return lines[0], fields, index_fields(fields)
+
+
+def _version(http_version: str) -> Tuple[int, int]:
+    version = _VERSIONS.get(http_version) or (int(http_version[5]), int(http_version[7]))
+    if version[0] != 1:
+        # RFC 9110 15.6.6: 505 for a major version we do not speak.
+        raise ProtocolError("Unexpected HTTP version %r" % http_version, 505)
+    return version
+
+
+def split_lines(block: str) -> List[str]:
+    """The lines of a head or trailer block, each without its CRLF or LF."""
+    lines = block.split("\n")
+    for index, line in enumerate(lines):
+        if line.endswith("\r"):
+            line = lines[index] = line[:-1]
+        # RFC 9112 2.2: a bare CR outside a quoted context MUST be treated as
+        # invalid (or replaced by SP); a lone CR is a framing disagreement
+        # waiting to happen, so we refuse it.
+        if "\r" in line:
+            raise ProtocolError("bare CR in message head")
+    return lines
+
+
+def parse_fields(lines: List[str], *, allow_obs_fold: bool, what: str) -> Fields:
+    """Field lines to fields (RFC 9112 5); ``what`` names them in errors."""
+    fields: Fields = []
+    for line in lines:
+        if line[:1] in (" ", "\t"):
+            # RFC 9112 5.2: obs-fold.  A server must refuse it or unfold it;
+            # we refuse (it has no legitimate modern use and is a classic
+            # smuggling tool).  A user agent must unfold it: replace the fold
+            # with a space.
+            if not allow_obs_fold or not fields:
+                raise ProtocolError(
+                    "%s line cannot start with whitespace, folding not supported" % what
+                )
+            continuation = line.strip(" \t")
+            if abnf.field_value_forbidden.search(continuation):
+                raise ProtocolError("Invalid header value %r" % continuation)
+            if continuation:  # (a fold of only whitespace adds nothing)
+                name, value = fields[-1]
+                fields[-1] = (name, (value + " " + continuation) if value else continuation)
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise ProtocolError("no colon in %s line" % what)
+        # RFC 9112 5.1: no whitespace is allowed between the field name and
+        # the colon; a server MUST reject such a message with 400.
+        if not abnf.field_name.fullmatch(name):
+            raise ProtocolError("Invalid header name %r" % name)
+        value = value.strip(" \t")
+        # RFC 9110 5.5: CR, LF and NUL (and other controls) are invalid in a
+        # field value and a recipient MUST reject or replace them; we reject.
+        if abnf.field_value_forbidden.search(value):
+            raise ProtocolError("Invalid header value %r" % value)
+        fields.append((name, value))
+    return fields
+
+
+# Host values already found valid: a server hears a handful of them.
+# Bounded, since peers choose them.
+_VALID_HOSTS: Set[str] = set()
+_VALID_HOSTS_LIMIT = 256
+
+
+def _check_host(version: Tuple[int, int], index: FieldIndex) -> None:
+    # RFC 9112 3.2: a server MUST respond 400 to an HTTP/1.1 request that
+    # lacks a Host field, has more than one, or has an invalid value.
+    hosts = index.get("host")
+    if hosts is None:
+        if version >= (1, 1):
+            raise ProtocolError("Missing Host header")
+        return
+    if len(hosts) > 1 or "," in hosts[0]:
+        raise ProtocolError("Multiple host headers not allowed: %r" % ",".join(hosts))
+    host = hosts[0]
+    if host not in _VALID_HOSTS:
+        if not abnf.host.fullmatch(host):
+            raise ProtocolError("Invalid Host header: %r" % host)
+        if len(_VALID_HOSTS) < _VALID_HOSTS_LIMIT:
+            _VALID_HOSTS.add(host)
+
+
+def _single_content_length(fields: Fields, index: FieldIndex, length: int) -> Fields:
+    # RFC 9110 8.6: a recipient that accepts a repeated Content-Length (all
+    # values equal) MUST replace it with one field holding that value, so
+    # the application never sees "5, 5".
+    lengths = index.get("content-length")
+    if lengths is None or (len(lengths) == 1 and lengths[0] == str(length)):
+        return fields
+    positions = [i for i, (name, _) in enumerate(fields) if name.lower() == "content-length"]
+    first = positions[0]
+    return [
+        (name, str(length)) if i == first else (name, value)
+        for i, (name, value) in enumerate(fields)
+        if i == first or i not in positions
+    ]
