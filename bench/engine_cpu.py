@@ -3,6 +3,7 @@
 Usage::
 
     python bench/engine_cpu.py [--app bare|web] [--requests 2000] [--repeats 20]
+                               [--engines stock,h1alt,null]
 
 Serves the same keep-alive ``GET /`` over and over through
 `HTTP1ServerConnection` (stock Tornado's and tornado_h1alt's, the same
@@ -270,10 +271,19 @@ def main() -> None:
     parser.add_argument("--app", choices=["bare", "web"], default="bare")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument(
+        "--engines",
+        default=",".join(ENGINES),
+        help="which to measure, comma-separated (default: %(default)s)",
+    )
     args = parser.parse_args()
+    engines = args.engines.split(",")
+    unknown = sorted(set(engines) - set(ENGINES))
+    if unknown:
+        parser.error("unknown engine(s): %s" % ", ".join(unknown))
 
     async def run() -> None:
-        for engine in ENGINES:
+        for engine in engines:
             best = await measure(engine, args.app, args.requests, args.repeats)
             print(
                 "%-5s %-4s %7.2f us/request (best of %d x %d)"

@@ -21,7 +21,7 @@ from . import compat
 from .decompress import GzipMessageDelegate
 from .errors import log_malformed, output_error
 from .h1.errors import OutputError, ProtocolError
-from .h1.events import ConnectionClosed, EndOfMessage, Head, RequestHead, ResponseHead
+from .h1.events import ConnectionClosed, EndOfMessage, Event, Head, RequestHead, ResponseHead
 from .h1.exchange import COALESCED_CHUNKS, MAX_INTERIM_RESPONSES, Exchange
 from .streamio import HeadTimer, OutputBatch, bytes_at_close, read_for, set_nodelay
 
@@ -193,11 +193,11 @@ class HTTP1Connection(httputil.HTTPConnection):
             if not await self._read_heads(delegate):
                 self._delegate_open = False
                 return False  # detached
-            if exchange.body_expected:
-                if not await self._read_body(delegate):
+            # Most requests have no body: their end is known at once.
+            event = exchange.next_event()
+            if event.__class__ is not EndOfMessage:
+                if not await self._read_body(delegate, event):
                     return False
-            else:
-                exchange.next_event()  # no body (most requests): its end is known
             if not exchange.answered:
                 try:
                     self._call_delegate(delegate.finish)
@@ -298,13 +298,13 @@ class HTTP1Connection(httputil.HTTPConnection):
             result = self._call_delegate(delegate.headers_received, start_line, headers)
             if result is not None:
                 await self._await_delegate_result(result)
-            if exchange.detached:
-                return False
-            if exchange.closed:
-                # The delegate closed the connection from headers_received.
-                raise iostream.StreamClosedError()
             exchange.max_body_size = self._max_body_size
             owed = exchange.after_head()
+            if owed is None:
+                if exchange.detached:
+                    return False
+                # The delegate closed the connection from headers_received.
+                raise iostream.StreamClosedError()
             if owed:
                 self._write_through(owed)
             if exchange.head is not None:
@@ -337,14 +337,17 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._header_timed_out = True
         self.close()
 
-    async def _read_body(self, delegate: httputil.HTTPMessageDelegate) -> bool:
+    async def _read_body(
+        self, delegate: httputil.HTTPMessageDelegate, event: Optional[Event]
+    ) -> bool:
+        """Read the body, from its first ``event`` on; False if it timed out."""
         if self._body_timeout is None:
-            await self._read_body_events(delegate)
+            await self._read_body_events(delegate, event)
             return True
         try:
             await gen.with_timeout(
                 self.stream.io_loop.time() + self._body_timeout,
-                gen.convert_yielded(self._read_body_events(delegate)),
+                gen.convert_yielded(self._read_body_events(delegate, event)),
                 quiet_exceptions=iostream.StreamClosedError,
             )
         except compat.TIMEOUT_ERRORS:
@@ -353,7 +356,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             return False
         return True
 
-    async def _read_body_events(self, delegate: httputil.HTTPMessageDelegate) -> None:
+    async def _read_body_events(
+        self, delegate: httputil.HTTPMessageDelegate, event: Optional[Event]
+    ) -> None:
         exchange = self._exchange
         stream = self.stream
         chunk_size = exchange.chunk_size
@@ -365,7 +370,6 @@ class HTTP1Connection(httputil.HTTPConnection):
         pending: List[bytes] = []
         pending_size = 0
         while True:
-            event = exchange.next_event()
             if event is None:
                 want = exchange.wants()
                 if chunked:
@@ -383,6 +387,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 # handed over: a large body piece is not kept alive by us
                 # while IOStream allocates the next read.
                 del data
+                event = exchange.next_event()
                 continue
             if event.__class__ is EndOfMessage:
                 if pending:
@@ -417,6 +422,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                     pending, pending_size = [], 0
             if exchange.yield_due():
                 await asyncio.sleep(0)
+            event = exchange.next_event()
 
     async def _deliver(self, delegate: httputil.HTTPMessageDelegate, pieces: List[bytes]) -> None:
         result = self._hand_over(delegate, pieces[0] if len(pieces) == 1 else b"".join(pieces))

@@ -81,6 +81,12 @@ class Exchange:
     hands over, ``max_body_size`` (which may be changed until the head has
     been handled) the peer's body.  ``coalesce_chunks``: see `ChunkedReader`.
     ``no_keep_alive``: a server closes the connection after this exchange.
+
+    ``keep_alive`` (read it, never set it) says whether the connection may
+    carry another exchange after this one (RFC 9112 9.3): the peer's head
+    allowed it, our response did not end its body with the close, and (on
+    a server) the whole request was read.  It is an attribute rather than a
+    property because the adapters read it on every response.
     """
 
     __slots__ = (
@@ -93,8 +99,8 @@ class Exchange:
         "buffer",
         "head",
         "request_method",
+        "keep_alive",
         "_no_keep_alive",
-        "_keep_alive",
         "_keep_alive_requested",
         "_head_reader",
         "_body",
@@ -128,7 +134,7 @@ class Exchange:
         # As Tornado's engine, a client never closes on its own account; it
         # closes when the response says so.
         self._no_keep_alive = no_keep_alive and not is_client
-        self._keep_alive = True
+        self.keep_alive = True
         # An HTTP/1.0 client asked for keep-alive, which the response confirms.
         self._keep_alive_requested = False
         self._head_reader = HeadReader(is_client, max_header_size)
@@ -147,7 +153,8 @@ class Exchange:
     @property
     def has_input(self) -> bool:
         """True if bytes (or the end of the stream) wait to be parsed."""
-        return self.buffer.has_input
+        buffer = self.buffer  # (ReceiveBuffer.has_input, without a second call)
+        return buffer.pos < len(buffer.data) or buffer.eof
 
     def next_event(self) -> Optional[Event]:
         """The next event of the peer's message, or None if more bytes are needed.
@@ -185,43 +192,51 @@ class Exchange:
         if head.__class__ is RequestHead:
             self.request_method = head.method
             if self._no_keep_alive or not head.keep_alive:
-                self._keep_alive = False
+                self.keep_alive = False
             self._keep_alive_requested = head.version < (1, 1) and head.keep_alive
         elif not head.keep_alive:
-            self._keep_alive = False
+            self.keep_alive = False
         self.state.process(Side.READ, Transition.HEAD)
         self.head = head
         return head
 
-    def after_head(self) -> bytes:
+    def after_head(self) -> Optional[bytes]:
         """The head has been handled: read on.  Returns what to send first.
 
         After an interim (1xx) response that is the next head; otherwise the
         body, whose limit (``max_body_size``) is applied now.  A server owes
         a client that sent ``Expect: 100-continue`` a 100 (Continue), which
         is returned here for the adapter to write before reading the body.
+        None if the exchange ended while the head was handled (`detach`, or
+        `close`): there is nothing more to read.
         """
         head = self.head
-        assert head is not None and self.state.read is State.HEADERS
+        if self.state.read is not State.HEADERS:
+            assert self.state.read is State.DETACHED or self.state.read is State.CLOSED
+            return None
+        assert head is not None
         if head.__class__ is ResponseHead and head.interim:
             self._interim_responses += 1
             if self._interim_responses > MAX_INTERIM_RESPONSES:
                 raise ProtocolError("Too many 1xx responses")
             self.state.process(Side.READ, Transition.INTERIM)
             self.head = None
-            self._keep_alive = True  # decided again by the final response
+            self.keep_alive = True  # decided again by the final response
             return b""
         self.state.process(Side.READ, Transition.BODY)
-        self._body = body = self._body_reader(head.framing)
-        if body is EMPTY_BODY or self.is_client:
+        framing = head.framing
+        if framing.kind is BodyKind.NONE or (
+            framing.kind is BodyKind.LENGTH and not framing.length
+        ):
+            return b""  # no body (most requests): self._body stays EMPTY_BODY
+        self._body = self._body_reader(framing)
+        if self.is_client:
             return b""
         return CONTINUE_RESPONSE if self._owes_continue(head) else b""
 
     def _body_reader(self, framing: Framing) -> BodyReader:
         kind = framing.kind
         if kind is BodyKind.LENGTH:
-            if framing.length == 0:
-                return EMPTY_BODY
             if self.max_body_size is not None and framing.length > self.max_body_size:
                 raise ProtocolError("Content-Length too long")
             return LengthReader(framing.length, self.chunk_size)
@@ -232,9 +247,8 @@ class Exchange:
                 max_trailer_size=self.max_header_size,
                 coalesce_chunks=self.coalesce_chunks,
             )
-        if kind is BodyKind.UNTIL_CLOSE:
-            return UntilCloseReader(self.chunk_size, self.max_body_size)
-        return EMPTY_BODY
+        assert kind is BodyKind.UNTIL_CLOSE
+        return UntilCloseReader(self.chunk_size, self.max_body_size)
 
     def _owes_continue(self, head: Head) -> bool:
         # RFC 9110 10.1.1: the expectation is case-insensitive, is only
@@ -249,11 +263,6 @@ class Exchange:
                 for name, value in head.fields
             )
         )
-
-    @property
-    def body_expected(self) -> bool:
-        """Whether the peer's message has a body still to read (after `after_head`)."""
-        return self._body is not EMPTY_BODY and self.state.read is State.BODY
 
     @property
     def reads_chunked(self) -> bool:
@@ -318,7 +327,8 @@ class Exchange:
             fields["Transfer-Encoding"] = "chunked"
         data = encode_head("%s %s HTTP/1.1" % (method, target), fields.get_all())
         self.request_method = method
-        self._start_writing(framing)
+        self.state.process(Side.WRITE, Transition.HEAD)
+        self._writer = BodyWriter(framing)
         return data
 
     def send_response(self, code: int, reason: str, fields: HeaderFields) -> bytes:
@@ -342,21 +352,18 @@ class Exchange:
         )
         if framing.kind is BodyKind.UNTIL_CLOSE:
             # Only the close can end this body for an HTTP/1.0 client.
-            self._keep_alive = False
+            self.keep_alive = False
         if request.version >= (1, 1):
-            if not self._keep_alive:
+            if not self.keep_alive:
                 fields["Connection"] = "close"
-        elif self._keep_alive_requested and self._keep_alive:
+        elif self._keep_alive_requested and self.keep_alive:
             fields["Connection"] = "Keep-Alive"
         if framing.kind is BodyKind.CHUNKED:
             fields["Transfer-Encoding"] = "chunked"
         data = encode_head(status_line(code, reason), fields.get_all())
-        self._start_writing(framing)
-        return data
-
-    def _start_writing(self, framing: Optional[Framing]) -> None:
         self.state.process(Side.WRITE, Transition.HEAD)
         self._writer = BodyWriter(framing)
+        return data
 
     def send_data(self, data: bytes) -> bytes:
         """The wire bytes for a piece of our body.
@@ -382,7 +389,7 @@ class Exchange:
         if self.state.write is State.BODY:
             self.state.process(Side.WRITE, Transition.END)
         if not self.is_client and self.state.read is not State.DONE:
-            self._keep_alive = False
+            self.keep_alive = False
         return b"" if self._writer is None else self._writer.finish()
 
     def error_response(self, status: int) -> Optional[bytes]:
@@ -394,13 +401,6 @@ class Exchange:
         return error_response(status)
 
     # -- the connection -------------------------------------------------------------------
-
-    @property
-    def keep_alive(self) -> bool:
-        """Whether the connection may carry another exchange after this one
-        (RFC 9112 9.3): the peer's head allowed it, our response did not end
-        its body with the close, and (on a server) the whole request was read."""
-        return self._keep_alive
 
     @property
     def answered(self) -> bool:

@@ -44,7 +44,7 @@ def parse_request_head(block: bytes) -> RequestHead:
     framing = received_framing(is_response=False, version=version, fields=index)
     keep_alive = request_keeps_alive(version, index)
     _check_host(version, index)
-    if framing.kind is BodyKind.LENGTH:
+    if framing.kind is BodyKind.LENGTH and "content-length" in index:
         fields = _single_content_length(fields, index, framing.length)
     return RequestHead(method, target, http_version, version, fields, framing, keep_alive)
 
@@ -68,7 +68,7 @@ def parse_response_head(block: bytes, request_method: Optional[str]) -> Response
         status_code=code,
     )
     keep_alive = response_keeps_alive(version, index, framing)
-    if framing.kind is BodyKind.LENGTH:
+    if framing.kind is BodyKind.LENGTH and "content-length" in index:
         fields = _single_content_length(fields, index, framing.length)
     return ResponseHead(http_version, code, reason or "", version, fields, framing, keep_alive)
 
@@ -177,8 +177,8 @@ def _single_content_length(fields: Fields, index: FieldIndex, length: int) -> Fi
     # RFC 9110 8.6: a recipient that accepts a repeated Content-Length (all
     # values equal) MUST replace it with one field holding that value, so
     # the application never sees "5, 5".
-    lengths = index.get("content-length")
-    if lengths is None or (len(lengths) == 1 and lengths[0] == str(length)):
+    lengths = index["content-length"]
+    if len(lengths) == 1 and lengths[0] == str(length):
         return fields
     positions = [i for i, (name, _) in enumerate(fields) if name.lower() == "content-length"]
     first = positions[0]
