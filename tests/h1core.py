@@ -9,14 +9,14 @@ body limit after the head, as an application does.
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import List, Optional, Tuple, Union
 
 from tornado_h1alt.h1.events import Event
 from tornado_h1alt.h1.exchange import Exchange
 from tornado_h1alt.h1.plan import Want
 from tornado_h1alt.h1.state import State
 
-__all__ = ["Reader"]
+__all__ = ["Fields", "Reader"]
 
 
 class Reader:
@@ -71,3 +71,20 @@ class Reader:
     @property
     def trailing_data(self) -> bytes:
         return self.exchange.trailing_data
+
+
+class Fields:
+    """Header fields of a message we send (the core's `HeaderFields`), in order."""
+
+    def __init__(self, *fields: Tuple[str, str]) -> None:
+        self.fields: List[Tuple[str, str]] = list(fields)
+
+    def get_list(self, name: str) -> List[str]:
+        return [value for field, value in self.fields if field.lower() == name.lower()]
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self.fields = [(n, v) for n, v in self.fields if n.lower() != name.lower()]
+        self.fields.append((name, value))
+
+    def get_all(self) -> List[Tuple[str, str]]:
+        return list(self.fields)

@@ -11,7 +11,7 @@ import re
 from typing import Callable, List, Optional, Tuple
 
 import pytest
-from h1core import Reader
+from h1core import Fields, Reader
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +26,7 @@ from tornado_h1alt.h1.events import (
     RequestHead,
     ResponseHead,
 )
+from tornado_h1alt.h1.exchange import Exchange
 from tornado_h1alt.h1.framing import (
     BodyKind,
     Framing,
@@ -935,6 +936,11 @@ CHUNK_SIZE_LINES = [
     (b"0\r\n", 0),
     (b"ffffffffffffffff\r\n", 2**64 - 1),  # sixteen digits: the most we take
     (b"000000000000000a\r\n", 10),  # sixteen, small
+    # RFC 9112 7.1: chunk-size = 1*HEXDIG; its value is bounded, not its
+    # digits, so leading zeros are valid however many.
+    (b"0000000000000000a\r\n", 10),  # seventeen, small
+    (b"0" * 4000 + b"ffffffffffffffff\r\n", 2**64 - 1),
+    (b"0" * 20 + b";last\r\n", 0),
     (b"a;name=value\r\n", 10),  # an extension, ignored
     # What int(x, 16) would take but RFC 9112 7.1's 1*HEXDIG does not:
     (b"1_0\r\n", -1),
@@ -944,8 +950,8 @@ CHUNK_SIZE_LINES = [
     (b"a \r\n", -1),
     (b"0x1\r\n", -1),
     (b"\r\n", -1),
-    (b"1ffffffffffffffff\r\n", -1),  # seventeen digits
-    (b"0000000000000000a\r\n", -1),  # seventeen, though small
+    (b"1ffffffffffffffff\r\n", -1),  # seventeen significant digits: overflow
+    (b"0001ffffffffffffffff\r\n", -1),
     (b"a\n", -1),  # bare LF
 ]
 
@@ -1068,3 +1074,221 @@ def test_coalescing_stops_at_what_the_normal_phases_must_judge() -> None:
     assert isinstance(event, Data) and event.data == b"abc" * 3
     with pytest.raises(ProtocolError, match="chunked body too large"):
         reader.next_event()
+
+
+# -- RFC 9112 / RFC 9110, round two ---------------------------------------------------
+
+VALID_HOSTS = [
+    "example.com",
+    "example.com:8080",
+    "example.com:",  # port = *DIGIT
+    "127.0.0.1",
+    "[::1]",
+    "[::1]:443",
+    "[2001:db8::1]",
+    "[2001:db8:0:0:0:0:2:1]",
+    "[::ffff:192.0.2.1]",  # ls32 as an IPv4address
+    "[v1.fe80::a+en1]",  # IPvFuture
+    "%65xample.com",  # pct-encoded
+    "a.b-c_d~e!$&'()*+;=",  # unreserved and sub-delims (but ",")
+    "",  # RFC 9112 3.2: a request whose target has no authority
+]
+INVALID_HOSTS = [
+    "a[b",
+    "[::1",
+    "::1",  # an IPv6 address must be bracketed
+    "[::1]x",
+    "[::1]:8o",
+    "a:80:80",
+    "[::g]",
+    "[1:2:3:4:5:6:7:8:9]",
+    "[1::2::3]",
+    "[256.0.0.1.2]",
+    "[v1.]",
+    "%zz",
+    "a b",
+    "a/b",
+    "a@b",  # userinfo is not allowed in Host
+    "a,b",  # several values folded into one, refused like several lines
+]
+
+
+@pytest.mark.parametrize("host", VALID_HOSTS)
+@pytest.mark.parametrize("mode", MODES)
+def test_host_values_the_grammar_allows(host: str, mode: str) -> None:
+    # RFC 9110 7.2: Host = uri-host [ ":" port ], from RFC 3986 3.2.2/3.2.3.
+    head, _, _, _ = read_message(b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % host.encode(), mode)
+    assert head.fields == [("Host", host)]
+
+
+@pytest.mark.parametrize("host", INVALID_HOSTS)
+@pytest.mark.parametrize("mode", ["whole", "byte-by-byte"])
+def test_host_values_the_grammar_refuses(host: str, mode: str) -> None:
+    # RFC 9112 3.2: a server MUST respond 400 to a request with an invalid
+    # Host value (and one that is remembered as valid is not one of these).
+    with pytest.raises(ProtocolError, match="(?i)host") as info:
+        read_message(b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % host.encode(), mode)
+    assert info.value.status_hint == 400
+
+
+@pytest.mark.parametrize(
+    "method, target",
+    [
+        ("GET", "/a?b"),
+        ("GET", "http://example.com/a?b"),  # RFC 9112 3.2.2: MUST accept absolute-form
+        ("POST", "https://example.com"),
+        ("OPTIONS", "*"),  # RFC 9112 3.2.4
+        ("CONNECT", "example.com:443"),  # RFC 9112 3.2.3
+        ("CONNECT", "[::1]:8080"),
+    ],
+)
+def test_request_target_forms_their_methods_allow(method: str, target: str) -> None:
+    raw = b"%s %s HTTP/1.1\r\nHost: x\r\n\r\n" % (method.encode(), target.encode())
+    head, _, _, _ = read_message(raw)
+    assert (head.method, head.target) == (method, target)
+
+
+@pytest.mark.parametrize(
+    "method, target",
+    [
+        ("GET", "a/b"),  # neither a path nor an absolute URI
+        ("GET", "*"),  # RFC 9112 3.2.4: only OPTIONS
+        ("GET", "example.com:443"),  # authority-form: only CONNECT (but a scheme "example.com")
+        ("CONNECT", "/"),  # RFC 9112 3.2.3: CONNECT takes authority-form
+        ("CONNECT", "example.com"),
+        ("CONNECT", "example.com:"),  # RFC 9110 9.3.6: an empty port MUST be refused
+        ("CONNECT", "example.com:65536"),  # and an invalid one
+        ("CONNECT", "http://example.com:80/"),
+        ("OPTIONS", "**"),
+    ],
+)
+def test_request_target_forms_their_methods_refuse(method: str, target: str) -> None:
+    raw = b"%s %s HTTP/1.1\r\nHost: x\r\n\r\n" % (method.encode(), target.encode())
+    if target == "example.com:443":
+        # "example.com:443" is a valid absolute-URI too (scheme "example.com"):
+        # only CONNECT reads it as an authority.
+        head, _, _, _ = read_message(raw)
+        assert head.target == target
+        return
+    with pytest.raises(ProtocolError, match="request-target|CONNECT") as info:
+        read_message(raw)
+    assert info.value.status_hint == 400
+
+
+def _server_exchange(request: bytes) -> Exchange:
+    exchange = Exchange(False)
+    exchange.receive_data(request)
+    assert isinstance(exchange.next_event(), RequestHead)
+    exchange.after_head()
+    assert isinstance(exchange.next_event(), EndOfMessage)
+    return exchange
+
+
+@pytest.mark.parametrize(
+    "connection, sent",
+    [
+        ("close", "close"),
+        ("Close", "Close"),
+        ("upgrade, close", "upgrade, close"),  # kept as given, not replaced
+    ],
+)
+def test_a_response_that_says_close_is_the_connections_last(connection: str, sent: str) -> None:
+    # RFC 9112 9.6: a server that sends the "close" connection option MUST
+    # initiate a close of the connection after it sends that response.
+    exchange = _server_exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert exchange.keep_alive
+    fields = Fields(("Connection", connection), ("Content-Length", "0"))
+    head = exchange.send_response(200, "OK", fields)
+    assert not exchange.keep_alive
+    assert head.count(b"Connection:") == 1 and b"Connection: %s\r\n" % sent.encode() in head
+
+
+def test_a_response_without_close_keeps_the_connection() -> None:
+    exchange = _server_exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    exchange.send_response(
+        200, "OK", Fields(("Connection", "keep-alive, x"), ("Content-Length", "0"))
+    )
+    assert exchange.keep_alive
+
+
+def test_a_request_that_says_close_is_the_connections_last() -> None:
+    # RFC 9112 9.6: a client that sends "close" MUST close the connection
+    # after reading the response, whatever the response says.
+    exchange = Exchange(True)
+    exchange.send_request("GET", "/", Fields(("Host", "x"), ("Connection", "close")))
+    exchange.send_end()
+    exchange.receive_data(
+        b"HTTP/1.1 103 Early Hints\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"
+    )
+    interim = exchange.next_event()
+    assert isinstance(interim, ResponseHead) and interim.interim
+    exchange.after_head()
+    final = exchange.next_event()
+    assert isinstance(final, ResponseHead) and final.keep_alive
+    assert not exchange.keep_alive
+
+
+@pytest.mark.parametrize(
+    "transfer_encoding",
+    ["chunked,", ", chunked", "chunked, ,", " , chunked , ", "chunked,,"],
+)
+@pytest.mark.parametrize("mode", MODES)
+def test_empty_list_elements_are_ignored(transfer_encoding: str, mode: str) -> None:
+    # RFC 9110 5.6.1: a recipient MUST parse and ignore a reasonable number
+    # of empty list elements.
+    raw = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: %s\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        % transfer_encoding.encode()
+    )
+    head, body, _, _ = read_message(raw, mode)
+    assert head.framing.kind is BodyKind.CHUNKED and body == b"hello"
+    head, _, _, _ = read_message(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: , close,\r\n\r\n")
+    assert not head.keep_alive
+
+
+def test_an_expectation_list_with_empty_elements_still_asks_for_100_continue() -> None:
+    exchange = Exchange(False)
+    exchange.receive_data(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: , 100-Continue\r\n\r\n"
+    )
+    assert isinstance(exchange.next_event(), RequestHead)
+    assert exchange.after_head() == b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+@pytest.mark.parametrize("content_length", ["5,", ",5", "5, ,5"])
+def test_content_length_is_not_a_list_field(content_length: str) -> None:
+    # RFC 9110 8.6: Content-Length = 1*DIGIT; only a list of identical values
+    # (a proxy's merge) may be accepted, so empty elements are refused.
+    raw = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %s\r\n\r\nhello" % content_length.encode()
+    with pytest.raises(ProtocolError, match="Content-Length"):
+        read_message(raw)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_content_length_with_leading_zeros(mode: str) -> None:
+    # RFC 9110 8.6: Content-Length = 1*DIGIT; the value is bounded against
+    # overflow, not the number of digits.
+    raw = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %s5\r\n\r\nhello" % (b"0" * 30)
+    head, body, _, _ = read_message(raw, mode)
+    assert head.framing == Framing(BodyKind.LENGTH, 5) and body == b"hello"
+    assert ("Content-Length", "5") in head.fields  # one plain value for the application
+    with pytest.raises(ProtocolError, match="integer Content-Length"):
+        read_message(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0%s\r\n\r\n" % (b"9" * 19))
+
+
+def test_bodies_over_the_limit_get_413() -> None:
+    # RFC 9110 15.5.14: 413 (Content Too Large), whether the length was
+    # declared or the chunks grew past the limit.
+    reader = Reader(is_response=False, max_body_size=4)
+    reader.receive_data(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+    assert isinstance(reader.next_event(), RequestHead)
+    with pytest.raises(ProtocolError, match="Content-Length too long") as info:
+        reader.next_event()
+    assert info.value.status_hint == 413
+    with pytest.raises(ProtocolError, match="chunked body too large") as info:
+        read_message(CHUNKED_HEAD + b"5\r\nhello\r\n0\r\n\r\n", max_body_size=4)
+    assert info.value.status_hint == 413
+    assert writers.error_response(413) == (
+        b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )

@@ -299,9 +299,12 @@ CASES = [
         BAD,
     ),
     Case(
+        # RFC 9110 15.5.14: a body over the server's limit (here the default
+        # max_body_size, 100 MiB) gets 413 (Content Too Large).
         "content-length-too-large",
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\nhello",
         BAD,
+        differs={"h1alt": Outcome([413])},
     ),
     Case(
         "te-chunked-chunked",
@@ -524,6 +527,137 @@ CASES = [
             )
         },
     ),
+    # -- RFC round two -------------------------------------------------------------------
+    Case(
+        # RFC 9112 9.6: a server that sends the "close" connection option MUST
+        # close the connection after that response.  Tornado sends the
+        # application's "Connection: close" and then serves the next request.
+        "application-says-close",
+        b"GET /app-close HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n"
+        + CLOSE
+        + b"\r\n",
+        Outcome(
+            [200, 200],
+            seen=[
+                seen("GET", "/app-close", "Host: x"),
+                seen("GET", "/2", "Host: x", "Connection: close"),
+            ],
+        ),
+        differs={"h1alt": Outcome([200], seen=[seen("GET", "/app-close", "Host: x")])},
+    ),
+    Case(
+        "host-ipv6-literal-with-port",
+        b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n" + CLOSE + b"\r\n",
+        Outcome([200], seen=[seen("GET", "/", "Host: [::1]:8080", "Connection: close")]),
+    ),
+    Case(
+        # RFC 9112 3.2: a server MUST answer 400 to an invalid Host value;
+        # RFC 3986's uri-host allows "[" only around an IP literal.  Tornado
+        # 6.6 allows "[", "]" and ":" anywhere.
+        "host-bracket-in-reg-name",
+        b"GET / HTTP/1.1\r\nHost: a[b\r\n" + CLOSE + b"\r\n",
+        Outcome([200], seen=[seen("GET", "/", "Host: a[b", "Connection: close")]),
+        differs={"h1alt": BAD},
+    ),
+    Case(
+        # As above: Host = uri-host [ ":" port ], one port at most.
+        "host-two-ports",
+        b"GET / HTTP/1.1\r\nHost: x:80:80\r\n" + CLOSE + b"\r\n",
+        Outcome([200], seen=[seen("GET", "/", "Host: x:80:80", "Connection: close")]),
+        differs={"h1alt": BAD},
+    ),
+    Case(
+        # RFC 9110 5.6.1: a recipient MUST parse and ignore a reasonable
+        # number of empty list elements.  Tornado compares the whole value
+        # with "chunked".
+        "te-list-with-empty-element",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked,\r\n"
+        + CLOSE
+        + b"\r\n5\r\nhello\r\n0\r\n\r\n",
+        BAD,
+        differs={
+            "h1alt": Outcome(
+                [200],
+                seen=[
+                    seen(
+                        "POST",
+                        "/",
+                        "Host: x",
+                        "Transfer-Encoding: chunked,",
+                        "Connection: close",
+                        body=b"hello",
+                    )
+                ],
+            )
+        },
+    ),
+    Case(
+        # RFC 9112 7.1: chunk-size = 1*HEXDIG, guarded against overflow by its
+        # value; leading zeros are valid digits (we refused more than 16
+        # digits before, as the only engine to).
+        "chunk-size-leading-zeros",
+        POST_CHUNKED + CLOSE + b"\r\n" + b"0" * 30 + b"5\r\nhello\r\n0\r\n\r\n",
+        CHUNKED_HELLO_ACCEPTED,
+    ),
+    Case(
+        # RFC 9110 8.6: the same for Content-Length = 1*DIGIT.
+        "content-length-leading-zeros",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        + b"0" * 30
+        + b"5\r\n"
+        + CLOSE
+        + b"\r\nhello",
+        Outcome(
+            [200],
+            seen=[
+                seen(
+                    "POST",
+                    "/",
+                    "Host: x",
+                    "Content-Length: " + "0" * 30 + "5",
+                    "Connection: close",
+                    body=b"hello",
+                )
+            ],
+        ),
+        differs={
+            "h1alt": Outcome(
+                [200],
+                seen=[
+                    seen(
+                        "POST",
+                        "/",
+                        "Host: x",
+                        "Content-Length: 5",
+                        "Connection: close",
+                        body=b"hello",
+                    )
+                ],
+            )
+        },
+    ),
+    Case(
+        # RFC 9112 3.2.4: the asterisk-form, for OPTIONS.
+        "options-asterisk-form",
+        b"OPTIONS * HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n",
+        Outcome([200], seen=[seen("OPTIONS", "*", "Host: x", "Connection: close")]),
+    ),
+    Case(
+        # RFC 9112 3.2: a request-target is origin-form ("/..."), absolute-form,
+        # authority-form (CONNECT) or asterisk-form (OPTIONS).  Tornado takes
+        # any visible characters.
+        "target-neither-path-nor-uri",
+        b"GET a/b HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n",
+        Outcome([200], seen=[seen("GET", "a/b", "Host: x", "Connection: close")]),
+        differs={"h1alt": BAD},
+    ),
+    Case(
+        # RFC 9112 3.2.4: the asterisk-form is only for OPTIONS.
+        "asterisk-form-with-get",
+        b"GET * HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n",
+        Outcome([200], seen=[seen("GET", "*", "Host: x", "Connection: close")]),
+        differs={"h1alt": BAD},
+    ),
 ]
 
 
@@ -532,6 +666,9 @@ class RecordingHandler(tornado.web.RequestHandler):
 
     def _record(self, *args: str) -> None:
         request = self.request
+        if request.path == "/app-close":
+            # The application ends the connection with this response.
+            self.set_header("Connection", "close")
         self.settings["seen"].append(
             (
                 request.method,

@@ -34,6 +34,7 @@ import os
 import socket
 import struct
 import sys
+import threading
 import tracemalloc
 from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -47,6 +48,7 @@ from tornado.iostream import IOStream, StreamClosedError
 from tornado.testing import bind_unused_port
 
 import tornado_h1alt
+import tornado_h1alt.streamio
 from tornado_h1alt.h1.exchange import Exchange
 
 # Only reached if the engine hangs, never on the expected path.
@@ -866,10 +868,9 @@ BAD_CHUNK_SIZES = [
     pytest.param(b"-5", id="negative"),
     pytest.param(b"10000000000000000", id="17-digits-overflow-64-bit"),
     pytest.param(b"ffffffffffffffffffff", id="20-hex-digits"),
-    pytest.param(b"0" * 4090 + b"5", id="4090-leading-zeros"),
     pytest.param(
         b"0" * 10000 + b"5",
-        id="10000-leading-zeros",
+        id="10000-leading-zeros-over-the-line-limit",
         marks=OLD_IOSTREAM_LONG_LINE,
     ),
     pytest.param(
@@ -913,6 +914,29 @@ async def test_hostile_chunk_size_gets_400_and_close(
     _assert_no_errors(caplog)
 
 
+async def test_chunk_size_with_thousands_of_leading_zeros_is_read(
+    start_server: Callable[..., Tuple[ObservedServer, int]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # RFC 9112 7.1: chunk-size = 1*HEXDIG, guarded against overflow by its
+    # value; a line of leading zeros (within the 4 KiB line limit) is valid.
+    app = RecordingApp()
+    server, port = start_server(app)
+    data, closed = await exchange(
+        port,
+        CHUNKED_HEAD
+        + b"0" * 4090
+        + b"5\r\nhello\r\n0\r\n\r\n"
+        + b"GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        HANG_GUARD,
+    )
+    assert closed
+    assert [(r.status, r.body) for r in parse_responses(data)] == [(200, b"/up"), (200, b"/next")]
+    await _connection_done(server)
+    assert app.requests[0].body == b"hello"
+    _assert_no_errors(caplog)
+
+
 @OLD_IOSTREAM_LONG_LINE
 async def test_oversized_trailer_gets_431_and_close(
     start_server: Callable[..., Tuple[ObservedServer, int]],
@@ -931,3 +955,107 @@ async def test_oversized_trailer_gets_431_and_close(
     (recorder,) = app.requests
     recorder.assert_closed_once_never_finished()
     _assert_no_errors(caplog)
+
+
+# -- 6. lingering close: the client gets to read our refusal -------------------------
+
+HUGE_HEAD = b"GET / HTTP/1.1\r\nHost: x\r\nX-Huge: " + b"a" * 100_000  # no end
+
+
+def _send_then_read(
+    port: int, data: bytes, hold: Optional[threading.Event] = None
+) -> Tuple[bytes, str]:
+    """A blocking client: send ``data``, then read until the server's end of
+    stream; returns (what was read, how it ended: "eof" or the error's name).
+
+    With ``hold`` it stays connected (silent) after reading the end, until
+    that event is set.
+    """
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=HANG_GUARD) as sock:
+        try:
+            sock.sendall(data)
+            while True:
+                piece = sock.recv(65536)
+                if not piece:
+                    break
+                received += piece
+        except OSError as error:
+            return received, type(error).__name__
+        if hold is not None:
+            hold.wait(HANG_GUARD)
+    return received, "eof"
+
+
+@pytest.mark.parametrize("attempt", range(3))
+async def test_an_oversized_head_gets_431_and_no_reset(
+    start_server: Callable[..., Tuple[ObservedServer, int]],
+    caplog: pytest.LogCaptureFixture,
+    attempt: int,
+) -> None:
+    # RFC 9112 9.6: closing at once while the client is still sending makes
+    # its kernel see a reset, which may discard our response.  A lingering
+    # close (half-close, read and discard, then close) lets it read the 431
+    # and then a clean end of stream.
+    server, port = start_server(RecordingApp())
+    received, ending = await IOLoop.current().run_in_executor(
+        None, _send_then_read, port, HUGE_HEAD
+    )
+    assert ending == "eof"
+    assert [r.status for r in parse_responses(received)] == [431]
+    await _connection_done(server)
+    _assert_no_errors(caplog)
+
+
+async def test_a_refused_body_still_arriving_is_drained(
+    start_server: Callable[..., Tuple[ObservedServer, int]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The same for a body refused by its declared length (413): the client
+    # is still sending it when we answer.
+    server, port = start_server(RecordingApp(), max_body_size=1000)
+    request = b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n" + b"b" * 500_000
+    received, ending = await IOLoop.current().run_in_executor(None, _send_then_read, port, request)
+    assert ending == "eof"
+    assert [r.status for r in parse_responses(received)] == [413]
+    await _connection_done(server)
+    _assert_no_errors(caplog)
+
+
+async def test_lingering_ends_while_a_silent_client_stays_connected(
+    start_server: Callable[..., Tuple[ObservedServer, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A client that neither sends nor closes cannot keep the connection
+    # for longer than the linger time.
+    monkeypatch.setattr(tornado_h1alt.streamio, "LINGER_SECONDS", 0.1)
+    server, port = start_server(RecordingApp())
+    hold = threading.Event()
+    client = IOLoop.current().run_in_executor(
+        None, _send_then_read, port, b"GET /" + b"a" * 70_000, hold
+    )
+    try:
+        await _connection_done(server)  # while the client still holds its socket
+        assert not client.done()
+    finally:
+        hold.set()
+    received, ending = await client
+    assert ending == "eof"
+    assert [r.status for r in parse_responses(received)] == [414]
+
+
+async def test_lingering_reads_no_more_than_its_limit(
+    start_server: Callable[..., Tuple[ObservedServer, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A client that keeps sending cannot keep the connection either: past
+    # LINGER_BYTES the server closes.
+    monkeypatch.setattr(tornado_h1alt.streamio, "LINGER_BYTES", 100_000)
+    server, port = start_server(RecordingApp(), max_body_size=10)
+    endless = (
+        b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" + b"b" * 50_000_000
+    )
+    client = IOLoop.current().run_in_executor(None, _send_then_read, port, endless)
+    await _connection_done(server)
+    received, ending = await client
+    assert ending != "eof"  # cut off mid-send

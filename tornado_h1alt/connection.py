@@ -23,7 +23,14 @@ from .errors import log_malformed, output_error
 from .h1.errors import OutputError, ProtocolError
 from .h1.events import ConnectionClosed, EndOfMessage, Event, Head, RequestHead, ResponseHead
 from .h1.exchange import COALESCED_CHUNKS, MAX_INTERIM_RESPONSES, Exchange
-from .streamio import HeadTimer, OutputBatch, bytes_at_close, read_for, set_nodelay
+from .streamio import (
+    HeadTimer,
+    OutputBatch,
+    bytes_at_close,
+    close_lingering,
+    read_for,
+    set_nodelay,
+)
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -450,7 +457,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         try:
             await self._write_through(response)
         except iostream.StreamClosedError:
-            pass
+            return
+        # The client may still be sending what we refused.
+        await close_lingering(self.stream)
 
     # -- delegate calls ----------------------------------------------------------
 

@@ -7,14 +7,25 @@ No protocol rules here: what to read comes from the core's read plan
 
 from __future__ import annotations
 
+import socket
 from typing import Any, Callable, List, Optional, cast
 
-from tornado import iostream
+from tornado import gen, iostream
 from tornado.concurrent import Future
 
+from . import compat
 from .h1.plan import ReadBytes, ReadUntilClose, ReadUntilRegex, Want, line_read_pattern
 
-__all__ = ["HeadTimer", "OutputBatch", "bytes_at_close", "read_for", "set_nodelay"]
+__all__ = [
+    "HeadTimer",
+    "LINGER_BYTES",
+    "LINGER_SECONDS",
+    "OutputBatch",
+    "bytes_at_close",
+    "close_lingering",
+    "read_for",
+    "set_nodelay",
+]
 
 
 def read_for(stream: iostream.IOStream, want: Want, stops_at_limits: bool) -> Future[bytes]:
@@ -50,6 +61,49 @@ def bytes_at_close(want: Want, error: iostream.StreamClosedError) -> bytes:
     if isinstance(want, ReadUntilClose):
         return b""
     raise error
+
+
+# A lingering close reads (and throws away) what the peer still sends for at
+# most this long, and at most this much (see close_lingering).
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1 << 20
+
+
+async def close_lingering(stream: iostream.IOStream) -> None:
+    """Close ``stream`` in stages, after a response the peer must get to read.
+
+    RFC 9112 9.6: a server that closes at once while the client is still
+    sending (a huge head, or a body we refused) makes the client's kernel
+    receive a reset, which can discard our response before the client has
+    read it.  So, as Apache and nginx do: half-close (the client reads our
+    response, then the end of the stream), read and discard what still
+    arrives until the client closes too, for at most `LINGER_SECONDS` and
+    `LINGER_BYTES`, then close.  Over TLS the half-close would have to be a
+    TLS close_notify, which IOStream cannot send alone, so there it only
+    reads and discards.  Whatever fails here (a reset, the stream closed
+    by the server's shutdown) just ends it.
+    """
+    sock = stream.socket
+    if sock is not None and not isinstance(stream, iostream.SSLIOStream):
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            stream.close()
+            return
+    io_loop = stream.io_loop
+    deadline = io_loop.time() + LINGER_SECONDS
+    drained = 0
+    try:
+        while drained < LINGER_BYTES and not stream.closed():
+            data = await gen.with_timeout(
+                deadline,
+                stream.read_bytes(65536, partial=True),
+                quiet_exceptions=iostream.StreamClosedError,
+            )
+            drained += len(data)
+    except (iostream.StreamClosedError, OSError) + compat.TIMEOUT_ERRORS:
+        pass
+    stream.close()
 
 
 class OutputBatch:

@@ -156,7 +156,8 @@ class ChunkedReader(BodyReader):
     def _start_chunk(self, size: int) -> None:
         self._body_size += size
         if self.max_body_size is not None and self._body_size > self.max_body_size:
-            raise ProtocolError("chunked body too large")
+            # RFC 9110 15.5.14: 413 (Content Too Large).
+            raise ProtocolError("chunked body too large", 413)
         self.chunks_read += 1
         self._remaining = size
         self._phase = _Phase.DATA

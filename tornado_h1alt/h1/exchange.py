@@ -22,13 +22,20 @@ No I/O: an adapter feeds it bytes (`receive_data`), takes events
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Protocol, Tuple, Union
+from typing import Iterable, List, Optional, Protocol, Tuple, Union
 
 from .buffer import ReceiveBuffer
 from .chunked import ChunkedReader
 from .errors import ProtocolError
 from .events import ConnectionClosed, Data, Event, Head, RequestHead, ResponseHead
-from .framing import BodyKind, Framing, request_framing, response_framing
+from .framing import (
+    BodyKind,
+    Framing,
+    connection_options,
+    request_framing,
+    response_framing,
+    split_list,
+)
 from .plan import ReadBytes, Want
 from .readers import EMPTY_BODY, BodyReader, HeadReader, LengthReader, UntilCloseReader
 from .state import ExchangeState, Side, State, Transition
@@ -62,10 +69,10 @@ COALESCED_CHUNKS = YIELD_THRESHOLD // CHUNK_YIELD_COST
 
 class HeaderFields(Protocol):
     """What the exchange needs of the header fields of a message we send
-    (Tornado's ``HTTPHeaders`` is one): it reads the framing fields and
-    adds the ones its decisions call for."""
+    (Tornado's ``HTTPHeaders`` is one): it reads the framing and connection
+    fields and adds the ones its decisions call for."""
 
-    def get(self, name: str) -> Optional[str]: ...
+    def get_list(self, name: str) -> List[str]: ...
 
     def __setitem__(self, name: str, value: str) -> None: ...
 
@@ -131,8 +138,10 @@ class Exchange:
         self.head: Optional[Head] = None
         # The request's method (whether a response has a body depends on it).
         self.request_method: Optional[str] = None
-        # As Tornado's engine, a client never closes on its own account; it
-        # closes when the response says so.
+        # The connection closes after this exchange whatever the peer says:
+        # a server told so (no_keep_alive), a client whose request said
+        # "close" (see send_request).  As with Tornado's engine, a client
+        # is not told so by no_keep_alive.
         self._no_keep_alive = no_keep_alive and not is_client
         self.keep_alive = True
         # An HTTP/1.0 client asked for keep-alive, which the response confirms.
@@ -189,13 +198,11 @@ class Exchange:
         if event is None or event.__class__ is ConnectionClosed:
             return event
         head: Head = event  # type: ignore[assignment]
+        if self._no_keep_alive or not head.keep_alive:
+            self.keep_alive = False
         if head.__class__ is RequestHead:
             self.request_method = head.method
-            if self._no_keep_alive or not head.keep_alive:
-                self.keep_alive = False
             self._keep_alive_requested = head.version < (1, 1) and head.keep_alive
-        elif not head.keep_alive:
-            self.keep_alive = False
         self.state.process(Side.READ, Transition.HEAD)
         self.head = head
         return head
@@ -221,7 +228,7 @@ class Exchange:
                 raise ProtocolError("Too many 1xx responses")
             self.state.process(Side.READ, Transition.INTERIM)
             self.head = None
-            self.keep_alive = True  # decided again by the final response
+            self.keep_alive = not self._no_keep_alive  # decided by the final response
             return b""
         self.state.process(Side.READ, Transition.BODY)
         framing = head.framing
@@ -238,7 +245,8 @@ class Exchange:
         kind = framing.kind
         if kind is BodyKind.LENGTH:
             if self.max_body_size is not None and framing.length > self.max_body_size:
-                raise ProtocolError("Content-Length too long")
+                # RFC 9110 15.5.14: 413 (Content Too Large).
+                raise ProtocolError("Content-Length too long", 413)
             return LengthReader(framing.length, self.chunk_size)
         if kind is BodyKind.CHUNKED:
             return ChunkedReader(
@@ -255,13 +263,17 @@ class Exchange:
         # answered for HTTP/1.1 clients, and is pointless if there is no
         # content to ask for (the caller only asks when there is) or our
         # response has already begun.
+        # Expect is a list (RFC 9110 10.1.1: Expect = #expectation).
         return (
             head.version >= (1, 1)
             and self.state.write is State.IDLE
-            and any(
-                name.lower() == "expect" and value.lower() == "100-continue"
-                for name, value in head.fields
-            )
+            and "100-continue"
+            in [
+                expectation.lower()
+                for expectation in split_list(
+                    [value for name, value in head.fields if name.lower() == "expect"]
+                )
+            ]
         )
 
     @property
@@ -319,12 +331,19 @@ class Exchange:
 
         A request without Content-Length is sent chunked if its method
         usually has content (`request_framing`); ``Transfer-Encoding`` is
-        then added to ``fields``.
+        then added to ``fields``.  A request that says ``Connection: close``
+        is the connection's last: RFC 9112 9.6, a client that sends the close
+        option MUST close the connection after the response.
         """
         assert self.is_client
-        framing = request_framing(method=method, content_length=fields.get("Content-Length"))
+        framing = request_framing(
+            method=method, content_length=_joined(fields.get_list("Content-Length"))
+        )
         if framing is not None and framing.kind is BodyKind.CHUNKED:
             fields["Transfer-Encoding"] = "chunked"
+        if _says_close(fields):
+            self.keep_alive = False
+            self._no_keep_alive = True
         data = encode_head("%s %s HTTP/1.1" % (method, target), fields.get_all())
         self.request_method = method
         self.state.process(Side.WRITE, Transition.HEAD)
@@ -340,7 +359,9 @@ class Exchange:
         HTTP/1.1 client, else ended by the close.  ``Connection: close``
         tells an HTTP/1.1 client that the connection ends with this
         response; ``Connection: Keep-Alive`` confirms an HTTP/1.0 client's
-        request to keep it.
+        request to keep it.  A response given ``Connection: close`` by its
+        sender is the connection's last: RFC 9112 9.6, a server that sends
+        the close option MUST close the connection after that response.
         """
         request = self.head
         assert not self.is_client and request is not None, "no request has been read"
@@ -348,13 +369,16 @@ class Exchange:
             request_method=self.request_method,
             request_version=request.version,
             status_code=code,
-            content_length=fields.get("Content-Length"),
+            content_length=_joined(fields.get_list("Content-Length")),
         )
         if framing.kind is BodyKind.UNTIL_CLOSE:
             # Only the close can end this body for an HTTP/1.0 client.
             self.keep_alive = False
+        closing = _says_close(fields)
+        if closing:
+            self.keep_alive = False
         if request.version >= (1, 1):
-            if not self.keep_alive:
+            if not self.keep_alive and not closing:
                 fields["Connection"] = "close"
         elif self._keep_alive_requested and self.keep_alive:
             fields["Connection"] = "Keep-Alive"
@@ -425,3 +449,19 @@ class Exchange:
     def detach(self) -> None:
         """The stream has been handed over (websockets): HTTP is over on it."""
         self.state.detach()
+
+
+def _joined(values: List[str]) -> Optional[str]:
+    # A field's lines as one value, as HTTPHeaders.get gives it.
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else ",".join(values)
+
+
+def _says_close(fields: HeaderFields) -> bool:
+    """Whether a message we send carries the close connection option."""
+    connection = fields.get_list("Connection")
+    # (The list is parsed only if "close" appears in it at all.)
+    return any("close" in value.lower() for value in connection) and "close" in connection_options(
+        {"connection": connection}
+    )

@@ -88,16 +88,21 @@ def field_values(fields: FieldIndex, name: str) -> List[str]:
 
 
 def split_list(values: Iterable[str]) -> List[str]:
-    """Elements of a comma-separated list field (RFC 9110 5.6.1), across lines."""
+    """Elements of a comma-separated list field (RFC 9110 5.6.1), across lines.
+
+    RFC 9110 5.6.1: a recipient MUST parse and ignore a reasonable number
+    of empty list elements ("a, , b", "a,"); all are ignored here (the head
+    they are in is bounded by max_header_size).
+    """
     elements: List[str] = []
     for value in values:
         elements.extend(abnf.list_separator.split(value.strip(" \t")))
-    return elements
+    return [element for element in elements if element]
 
 
 def connection_options(fields: FieldIndex) -> List[str]:
     """The lower-cased connection options (RFC 9110 7.6.1) of a message."""
-    return [option.lower() for option in split_list(field_values(fields, "connection")) if option]
+    return [option.lower() for option in split_list(field_values(fields, "connection"))]
 
 
 def response_has_no_body(request_method: Optional[str], status_code: int) -> bool:
@@ -105,23 +110,32 @@ def response_has_no_body(request_method: Optional[str], status_code: int) -> boo
     return request_method == "HEAD" or 100 <= status_code < 200 or status_code in (204, 304)
 
 
+# RFC 9110 8.6 asks recipients to guard against overflow in Content-Length:
+# more significant digits than this are refused (10**18 bytes is an exabyte).
+MAX_LENGTH_DIGITS = 18
+
+
 def _content_length(values: List[str]) -> int:
     if len(values) == 1:
         value = values[0]
         # The common case, one plain number: ASCII isdigit() is exactly 1*DIGIT.
-        if value.isascii() and value.isdigit() and len(value) <= 18:
+        if value.isascii() and value.isdigit() and len(value) <= MAX_LENGTH_DIGITS:
             return int(value)
     # RFC 9110 8.6: a recipient may accept a list of identical values (a
     # proxy's merge of duplicated fields); anything else is unrecoverable
-    # framing and must be refused (RFC 9112 6.3 rule 5).
-    elements = split_list(values)
+    # framing and must be refused (RFC 9112 6.3 rule 5).  Content-Length is
+    # not a list field, so an empty element here is refused too.
+    elements = []
+    for value in values:
+        elements.extend(abnf.list_separator.split(value.strip(" \t")))
     if any(element != elements[0] for element in elements):
         raise ProtocolError("Multiple unequal Content-Lengths: %r" % ", ".join(values))
-    # 1*DIGIT and nothing else: no sign, no whitespace, no "0x".  Bound the
-    # digit count so that int() never works on an absurd string.
-    if not abnf.digits.fullmatch(elements[0]) or len(elements[0]) > 18:
-        raise ProtocolError("Only integer Content-Length is allowed: %s" % elements[0])
-    return int(elements[0])
+    # 1*DIGIT and nothing else: no sign, no whitespace, no "0x".  The value,
+    # not the digit count, is bounded: leading zeros are valid digits.
+    number = elements[0]
+    if not abnf.digits.fullmatch(number) or len(number.lstrip("0")) > MAX_LENGTH_DIGITS:
+        raise ProtocolError("Only integer Content-Length is allowed: %s" % number)
+    return int(number)
 
 
 def received_framing(

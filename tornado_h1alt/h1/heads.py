@@ -38,6 +38,8 @@ def parse_request_head(block: bytes) -> RequestHead:
         # RFC 9112 3: an invalid request-line SHOULD get a 400.
         raise ProtocolError("Malformed HTTP request line")
     method, target, http_version = match.groups()
+    if target[0] != "/" or method == "CONNECT":
+        _check_target_form(method, target)
     version = _version(http_version)
     # Framing first: when a message is wrong in several ways, the framing
     # error (the one that matters for smuggling) is reported.
@@ -147,6 +149,27 @@ def parse_fields(lines: List[str], *, allow_obs_fold: bool, what: str) -> Fields
             raise ProtocolError("Invalid header value %r" % value)
         fields.append((name, value))
     return fields
+
+
+def _check_target_form(method: str, target: str) -> None:
+    """RFC 9112 3.2: a request-target other than origin-form ("/..."), in
+    the form its method allows: authority-form ("host:port") for CONNECT
+    and only for it, asterisk-form ("*") only for OPTIONS, absolute-form
+    ("scheme:...", which a server MUST accept, RFC 9112 3.2.2) otherwise."""
+    if method == "CONNECT":
+        # RFC 9110 9.3.6: a server MUST reject a CONNECT request that targets
+        # an empty or invalid port number (with 400).
+        if abnf.authority_form.fullmatch(target):
+            port = target.rpartition(":")[2]
+            if port and int(port) <= 65535:
+                return
+        raise ProtocolError("CONNECT needs a host:port request-target, not %r" % target)
+    if target == abnf.ASTERISK_FORM:
+        if method == "OPTIONS":
+            return
+        raise ProtocolError("request-target * is only for OPTIONS, not %s" % method)
+    if not abnf.absolute_form.fullmatch(target):
+        raise ProtocolError("request-target %r is neither a path nor an absolute URI" % target)
 
 
 # Host values already found valid: a server hears a handful of them.

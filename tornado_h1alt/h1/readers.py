@@ -190,7 +190,7 @@ class UntilCloseReader(BodyReader):
             data = buffer.take(min(held, self.chunk_size))
             self._size += len(data)
             if self.max_body_size is not None and self._size > self.max_body_size:
-                raise ProtocolError("Body too long")
+                raise ProtocolError("Body too long", 413)
             return Data(data)
         if buffer.eof:
             return EndOfMessage([])

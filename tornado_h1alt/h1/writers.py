@@ -130,6 +130,7 @@ CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # Reason phrases for the error responses we send ourselves.
 _ERROR_REASONS = {
     400: "Bad Request",
+    413: "Content Too Large",
     414: "URI Too Long",
     431: "Request Header Fields Too Large",
     505: "HTTP Version Not Supported",
