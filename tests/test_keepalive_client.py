@@ -44,7 +44,6 @@ from tornado_h1alt.client.reuse import (
     may_reuse,
     parse_keep_alive,
     pool_key,
-    request_asks_to_close,
 )
 from tornado_h1alt.client.streams import _peer_has_spoken
 
@@ -131,29 +130,10 @@ def test_idle_timeout_follows_the_servers_hint_with_a_margin() -> None:
     assert idle_timeout_for(3.0, KeepAliveHint(3600, None)) == 3.0
 
 
-@pytest.mark.parametrize(
-    "values, expected",
-    [
-        ([], False),
-        (["keep-alive"], False),
-        (["close"], True),
-        (["Keep-Alive, Close"], True),
-        (["keep-alive", "close"], True),
-        (["closed"], False),
-    ],
-)
-def test_request_asks_to_close(values: List[str], expected: bool) -> None:
-    headers = httputil.HTTPHeaders()
-    for value in values:
-        headers.add("Connection", value)
-    assert request_asks_to_close(headers) is expected
-
-
 def test_may_reuse() -> None:
     def reuse(**overrides: Any) -> bool:
         arguments: Dict[str, Any] = dict(
             response_complete=True,
-            request_asked_close=False,
             requests_served=1,
             max_requests=None,
             server_max=None,
@@ -163,7 +143,6 @@ def test_may_reuse() -> None:
 
     assert reuse()
     assert not reuse(response_complete=False)
-    assert not reuse(request_asked_close=True)
     assert reuse(requests_served=2, max_requests=3)
     assert not reuse(requests_served=3, max_requests=3)
     assert reuse(server_max=1)
@@ -1112,6 +1091,22 @@ async def test_request_with_connection_close_is_not_reused(harness: Harness) -> 
     await fetch(client, base + "/", headers={"Connection": "close"})
     await fetch(client, base + "/")
     await fetch(client, base + "/")
+    assert server.connections_opened == 2
+
+
+@pytest.mark.parametrize("closing_fetch", [0, 1], ids=["first-fetch", "on-a-reused-connection"])
+async def test_request_with_connection_close_is_the_connections_last_whatever_the_response_says(
+    harness: Harness, closing_fetch: int
+) -> None:
+    # RFC 9112 9.6: a client that sends "close" MUST NOT send further
+    # requests on that connection, even if the server (wrongly) keeps it.
+    server, base = harness.scripted_server(
+        lambda request: raw_response(headers=("Connection: keep-alive",))
+    )
+    client = harness.client()
+    for index in range(3):
+        headers = {"Connection": "close"} if index == closing_fetch else {}
+        await fetch(client, base + "/", headers=headers)
     assert server.connections_opened == 2
 
 

@@ -273,7 +273,6 @@ class PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
                 self._pool.release_after_response(
                     lease,
                     response_complete=response_complete,
-                    request_headers=self.request.headers,
                     response_headers=self.headers,
                 )
                 and getattr(self, "stream", None) is lease.stream

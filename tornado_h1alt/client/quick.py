@@ -441,7 +441,6 @@ class QuickExchange:
         self.pool.release_after_response(
             pooled,
             response_complete=complete,
-            request_headers=raw.headers,
             response_headers=headers,
         )
         if self.code in _REDIRECT_CODES and self._option("follow_redirects"):

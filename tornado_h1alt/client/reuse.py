@@ -13,12 +13,10 @@ import socket
 import ssl
 from typing import Any, Dict, Hashable, NamedTuple, Optional, Union, cast
 
-from tornado import httputil
 from tornado.iostream import StreamClosedError
 from tornado.simple_httpclient import HTTPStreamClosedError
 
 from ..h1 import abnf
-from ..h1.framing import connection_options
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
@@ -31,7 +29,6 @@ __all__ = [
     "may_reuse",
     "parse_keep_alive",
     "pool_key",
-    "request_asks_to_close",
 ]
 
 # How long an idle connection stays in the pool, in seconds.  Servers close
@@ -140,33 +137,26 @@ def idle_timeout_for(configured: float, hint: KeepAliveHint) -> float:
     return min(configured, max(hint.timeout - 1.0, hint.timeout / 2.0))
 
 
-def request_asks_to_close(headers: httputil.HTTPHeaders) -> bool:
-    """Whether the request's ``Connection`` field has the ``close`` option (RFC 9112 9.6)."""
-    return "close" in connection_options({"connection": headers.get_list("Connection")})
-
-
 def may_reuse(
     *,
     response_complete: bool,
-    request_asked_close: bool,
     requests_served: int,
     max_requests: Optional[int],
     server_max: Optional[int] = None,
 ) -> bool:
     """Whether a connection may go back to the pool after an exchange.
 
-    :arg response_complete: the response was read whole and the connection
-        said the stream may carry another exchange (`.read_response`
-        resolved to True: not ``Connection: close``, not HTTP/1.0 without
-        keep-alive, not a body ended by the close, no error, no timeout, not
-        cancelled).
-    :arg request_asked_close: our request said ``Connection: close``.
+    :arg response_complete: the response was read whole and the exchange
+        said the connection may carry another (`.Exchange.keep_alive`, which
+        `.read_response` resolves to: not ``Connection: close`` in the
+        request or the response, not HTTP/1.0 without keep-alive, not a body
+        ended by the close; and no error, no timeout, not cancelled).
     :arg requests_served: exchanges this connection has carried, this one included.
     :arg max_requests: our limit per connection (None: no limit).
     :arg server_max: the server's ``Keep-Alive: max=``, the number of further
         requests it will take on this connection.
     """
-    if not response_complete or request_asked_close:
+    if not response_complete:
         return False
     if max_requests is not None and requests_served >= max_requests:
         return False

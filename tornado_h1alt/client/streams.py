@@ -29,7 +29,6 @@ from .reuse import (
     may_reuse,
     parse_keep_alive,
     pool_key,
-    request_asks_to_close,
 )
 
 __all__ = [
@@ -186,7 +185,6 @@ class StreamPool:
         pooled: PooledStream,
         *,
         response_complete: bool,
-        request_headers: httputil.HTTPHeaders,
         response_headers: httputil.HTTPHeaders,
     ) -> bool:
         """Give back a stream whose exchange has ended; True if it went back to the pool.
@@ -199,7 +197,6 @@ class StreamPool:
         hint = parse_keep_alive(response_headers.get("Keep-Alive"))
         reusable = may_reuse(
             response_complete=response_complete,
-            request_asked_close=request_asks_to_close(request_headers),
             requests_served=pooled.requests_served,
             max_requests=self.limits.max_requests_per_connection,
             server_max=hint.max,
