@@ -4,9 +4,14 @@ For each case the other parsers' outcomes are counted; the majority is the
 outcome at least two of them share and no other outcome matches in number.
 Where ours differs from it, the disagreement gets a category:
 
-* ``stricter``: we refused, after the same messages (or fewer) than the
-  majority handed on: a message they accept is one we do not;
+* ``stricter``: we refused, after fewer messages than the majority handed
+  on: a message they accept is one we do not;
+* ``tail``: the same messages, after which we refuse what is left (a
+  truncated message at the close, say) where the majority stops quietly;
 * ``laxer``: the other way round, we accept what the majority refuses;
+* ``closes`` / ``keeps``: the same messages, but we close the connection
+  after one where the majority reads on (and reads more, or refuses what
+  follows), or the other way round;
 * ``fields``: the same messages (start lines and bodies) but other header
   fields handed on (names, values, or how duplicates are merged);
 * ``boundary``: the messages themselves differ: where one ends, what its
@@ -51,12 +56,21 @@ def classify(ours: Outcome, other: Outcome) -> Optional[str]:
     """How ``ours`` differs from ``other``; None if it does not."""
     if ours == other:
         return None
+    if ours.messages == other.messages and ours.error:
+        return "tail"
     if ours.error and _prefix(ours.messages, other.messages):
         if len(ours.messages) < len(other.messages) or not other.error:
             return "stricter"
     if other.error and _prefix(other.messages, ours.messages):
-        if len(other.messages) < len(ours.messages) or not ours.error:
+        if len(other.messages) < len(ours.messages):
             return "laxer"
+        if not ours.error:
+            return "closes"  # the same messages: they read on (and refused)
+    if not ours.error and not other.error:
+        if _prefix(ours.messages, other.messages):
+            return "closes"
+        if _prefix(other.messages, ours.messages):
+            return "keeps"
     if len(ours.messages) == len(other.messages) and all(
         a.start == b.start and a.body == b.body for a, b in zip(ours.messages, other.messages)
     ):
@@ -70,11 +84,13 @@ class Triage(NamedTuple):
     rfc: str
     reason: str
     kinds: Tuple[str, ...] = ("request", "response")
+    seeds: Optional[Tuple[str, ...]] = None  # None: any seed
 
     def covers(self, case: Case, category: str) -> bool:
         return (
             category == self.category
             and case.kind in self.kinds
+            and (self.seeds is None or case.seed in self.seeds)
             and fnmatch.fnmatchcase(case.mutation, self.mutation)
         )
 
@@ -89,6 +105,7 @@ def load_triage(path: str = TRIAGE_FILE) -> List[Triage]:
             entry["rfc"],
             entry["reason"],
             tuple(entry.get("kinds", ("request", "response"))),
+            tuple(entry["seeds"]) if "seeds" in entry else None,
         )
         for entry in entries
     ]

@@ -53,7 +53,17 @@ REQUEST_SEEDS = {
     "post-length": b"POST /p HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n\r\nhello",
     "post-chunked": (
         b"POST /p HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    ),
+    # (Seeds of their own: Tornado reads no trailer section and no chunk
+    # extension, so it refuses every mutation of these.)
+    "post-chunked-extension": (
+        b"POST /p HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;ext=1\r\nhello\r\n0\r\n\r\n"
+    ),
+    "post-chunked-trailer": (
+        b"POST /p HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n"
     ),
     "http10": b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
 }
@@ -164,8 +174,9 @@ MUTATIONS = {
     "chunk-size-bare-lf": _sub(rb"\r\n\r\n5\r\n", b"\r\n\r\n5\n"),
     "chunk-ext-quoted": _chunk_size(b'5;a="b c"'),
     "chunk-ext-bad": _chunk_size(b"5;=x"),
+    "chunk-ext": _chunk_size(b"5;ext=1"),
     "chunk-data-no-crlf": _sub(rb"hello\r\n6", b"helloXX6"),
-    "last-chunk-bare-lf": _sub(rb"0\r\nX-Trailer: t\r\n\r\n", b"0\r\n\n"),
+    "last-chunk-bare-lf": _sub(rb"\r\n0\r\n\r\n$", b"\r\n0\r\n\n"),
     "trailer-bad": _sub(rb"X-Trailer: t", b"X Trailer t"),
     # connection (RFC 9112 9)
     "connection-close": _add_field(b"Connection: close"),
@@ -177,21 +188,43 @@ MUTATIONS = {
 SIGNIFICANT = b" \t\r\n:;,0\x00\x7f\x80"
 
 
-def _region(message: bytes, position: int) -> str:
-    """Which part of the message ``position`` is in."""
+_START_PARTS = {
+    "request": ("method", "target", "version"),
+    "response": ("version", "status", "reason"),
+}
+
+
+def _region(kind: str, message: bytes, position: int) -> str:
+    """Which part of the (unmutated) message ``position`` is in: a part of
+    the start line, a field by its name, either with "-end" at the CRLF that
+    ends it, "head-end", or the body's "chunk-line" or "body"."""
+    if 0 < position < len(message) and message[position - 1 : position + 1] == b"\r\n":
+        position -= 1  # (the LF of a CRLF is where its CR is)
     head_end = message.find(b"\r\n\r\n")
     first_line_end = message.find(b"\r\n")
-    if first_line_end < 0 or position <= first_line_end:
-        return "start-line"
-    if head_end < 0 or position < head_end + 4:
-        return "fields"
+    if position <= first_line_end:
+        spaces = message[:position].count(b" ")
+        part = _START_PARTS[kind][min(spaces, 2)]
+        return part + "-end" if position == first_line_end else part
+    if position < head_end + 2:
+        line_start = message.rfind(b"\r\n", 0, position) + 2
+        line_end = message.find(b"\r\n", line_start)
+        name = message[line_start:line_end].partition(b":")[0].decode("latin-1").lower()
+        return name + "-end" if position >= line_end else name
+    if position < head_end + 4:
+        return "head-end"
+    body_line_start = message.rfind(b"\r\n", 0, position) + 2
+    if body_line_start >= head_end + 4 and b"chunked" in message[:head_end].lower():
+        line = message[body_line_start : message.find(b"\r\n", body_line_start)]
+        if line[:1].isalnum() and all(c in b"0123456789abcdefABCDEF;=ext" for c in line):
+            return "chunk-line"
     return "body"
 
 
-def _random_mutation(message: bytes, rng: random.Random) -> Tuple[str, bytes]:
+def _random_mutation(kind: str, message: bytes, rng: random.Random) -> Tuple[str, bytes]:
     position = rng.randrange(len(message) + 1)
     byte = bytes([rng.choice(SIGNIFICANT)])
-    region = _region(message, position)
+    region = _region(kind, message, position) if position < len(message) else "end"
     operation = rng.choice(["insert", "delete", "replace"])
     if operation == "insert" or position == len(message):
         return "random-insert-%02x-%s" % (byte[0], region), (
@@ -239,5 +272,5 @@ def cases(
             yield Case(kind, seed_name, mutation_name, mutated + canary, method)
     for _ in range(random_count):
         kind, seed_name, message, method, canary = rng.choice(seeds)
-        mutation_name, mutated = _random_mutation(message, rng)
+        mutation_name, mutated = _random_mutation(kind, message, rng)
         yield Case(kind, seed_name, mutation_name, mutated + canary, method)

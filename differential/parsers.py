@@ -180,6 +180,10 @@ def parse_h11(case: Case) -> Outcome:
                     return Outcome(tuple(messages), False)
                 connection.start_next_cycle()
                 if is_response:
+                    if not connection.trailing_data[0]:
+                        # Nothing more has come: a client would not ask again
+                        # (h11 calls a close before a response an error).
+                        return Outcome(tuple(messages), False)
                     send_request("GET")
     except h11.RemoteProtocolError:
         return Outcome(tuple(messages), True)
@@ -202,6 +206,10 @@ class _Callbacks:
         self.headers_done = False
         self.complete = 0
         self.status = b""
+        self.parser: Any = None
+        # llhttp's keep-alive verdict, taken when the head is complete:
+        # once a message is complete it resets its flags for the next one.
+        self.keep_alive = True
 
     def on_message_begin(self) -> None:
         self.url, self.headers, self.body = b"", [], b""
@@ -219,6 +227,7 @@ class _Callbacks:
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         self.body += body
@@ -243,6 +252,7 @@ def parse_llhttp(case: Case) -> Optional[Outcome]:
         if is_response
         else httptools.HttpRequestParser(callbacks)
     )
+    callbacks.parser = parser
     messages: List[Message] = []
     data = case.data
 
@@ -276,7 +286,7 @@ def parse_llhttp(case: Case) -> Optional[Outcome]:
             return Outcome(tuple(messages), True)
         if callbacks.complete > seen:
             messages.append(message())
-            if not parser.should_keep_alive():
+            if not callbacks.keep_alive:
                 return Outcome(tuple(messages), False)
     if callbacks.in_message:
         # httptools cannot be told of the end of the stream (llhttp_finish),

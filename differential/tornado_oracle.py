@@ -46,14 +46,17 @@ CASE_TIMEOUT = 2.0
 
 
 class _MalformedLog(logging.Handler):
-    """Counts Tornado's "Malformed HTTP ..." log lines (its refusals)."""
+    """Counts Tornado's refusals in its log: "Malformed HTTP ..." lines, and
+    the uncaught exceptions some releases let a malformed message raise
+    (Tornado 5.1's int() of a bad chunk size, for one)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.count = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("Malformed HTTP"):
+        message = record.getMessage()
+        if message.startswith("Malformed HTTP") or message.startswith("Uncaught exception"):
             self.count += 1
 
 
@@ -97,20 +100,27 @@ class _Recorder(httputil.HTTPMessageDelegate):
             self.current = None
 
 
-class _App(httputil.HTTPServerConnectionDelegate):
+class _App:
+    """The application: a request callback, so that Tornado builds its
+    ``HTTPServerRequest`` (and applies what it checks there, the Host field
+    from 6.5 on) as for any application."""
+
     def __init__(self) -> None:
         self.messages: List[Dict[str, Any]] = []
-        self.state: Dict[str, Any] = {}
 
-    def start_request(self, server_conn: Any, request_conn: Any) -> httputil.HTTPMessageDelegate:
-        def respond() -> None:
-            request_conn.write_headers(
-                httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
-                httputil.HTTPHeaders({"Content-Length": "0"}),
-            )
-            request_conn.finish()
-
-        return _Recorder(self.messages, self.state, respond)
+    def __call__(self, request: httputil.HTTPServerRequest) -> None:
+        self.messages.append(
+            {
+                "start": [request.method, request.uri, request.version],
+                "headers": [[name.lower(), value] for name, value in request.headers.get_all()],
+                "body": request.body.hex(),
+            }
+        )
+        request.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            httputil.HTTPHeaders({"Content-Length": "0"}),
+        )
+        request.connection.finish()
 
 
 async def _request_case(data: bytes, log: _MalformedLog) -> Dict[str, Any]:
@@ -143,7 +153,10 @@ async def _request_case(data: bytes, log: _MalformedLog) -> Dict[str, Any]:
     # Let the server's side finish (its close callbacks run on the loop).
     for _ in range(5):
         await gen.sleep(0)
-    refused = log.count > refusals or bool(app.state.get("unfinished"))
+    # (A request cut short never reaches the callback; Tornado logs nothing
+    # for it, so "refused" is only what it logged as malformed, and an
+    # unfinished message shows as fewer messages.)
+    refused = log.count > refusals
     return {"messages": app.messages, "error": refused}
 
 
@@ -193,6 +206,9 @@ async def _response_case(data: bytes, method: str, log: _MalformedLog) -> Dict[s
             keep_going = bool(keep_going) and len(messages) > seen
     except (iostream.StreamClosedError, gen.TimeoutError, OSError):
         pass
+    except Exception:
+        # A malformed response that this release does not catch itself.
+        state["unfinished"] = True
     finally:
         stream.close()
         server.stop()

@@ -1292,3 +1292,20 @@ def test_bodies_over_the_limit_get_413() -> None:
     assert writers.error_response(413) == (
         b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
     )
+
+
+@pytest.mark.parametrize("mode", ["whole", "byte-by-byte"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\r\n\r\n",
+        b"GET / HTTP/1.1\r\r\n\r\n",
+    ],
+)
+def test_a_bare_cr_right_before_the_end_of_the_head_is_refused(raw: bytes, mode: str) -> None:
+    # RFC 9112 2.2: a bare CR MUST be taken as invalid (or replaced with SP).
+    # Found by the differential run: the CR before the CRLF CRLF that ends
+    # the head was taken as part of a line end and dropped.
+    with pytest.raises(ProtocolError, match="bare CR"):
+        read_message(raw, mode)

@@ -78,6 +78,11 @@ def parse_response_head(block: bytes, request_method: Optional[str]) -> Response
 def _lines_and_fields(block: bytes, *, allow_obs_fold: bool) -> Tuple[str, Fields, FieldIndex]:
     """The start line, the fields and their index (see `index_fields`)."""
     text = block.decode("latin-1")
+    if text.endswith("\r"):
+        # The CR right before the line end that ends the head ("a\r\r\n\r\n"):
+        # the head's end was found after it, so it is a bare CR (RFC 9112 2.2),
+        # which split_lines would take for part of a CRLF.
+        raise ProtocolError("bare CR in message head")
     if abnf.plain_head.fullmatch(text):
         # Every line ends in CRLF and is a well-formed field line: only
         # split and strip.
