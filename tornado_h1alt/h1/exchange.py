@@ -336,9 +336,7 @@ class Exchange:
         option MUST close the connection after the response.
         """
         assert self.is_client
-        framing = request_framing(
-            method=method, content_length=_joined(fields.get_list("Content-Length"))
-        )
+        framing = request_framing(method=method, content_length=_content_length(fields))
         if framing is not None and framing.kind is BodyKind.CHUNKED:
             fields["Transfer-Encoding"] = "chunked"
         if _says_close(fields):
@@ -369,7 +367,7 @@ class Exchange:
             request_method=self.request_method,
             request_version=request.version,
             status_code=code,
-            content_length=_joined(fields.get_list("Content-Length")),
+            content_length=_content_length(fields),
         )
         if framing.kind is BodyKind.UNTIL_CLOSE:
             # Only the close can end this body for an HTTP/1.0 client.
@@ -451,17 +449,22 @@ class Exchange:
         self.state.detach()
 
 
-def _joined(values: List[str]) -> Optional[str]:
-    # A field's lines as one value, as HTTPHeaders.get gives it.
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else ",".join(values)
+def _content_length(fields: HeaderFields) -> Optional[str]:
+    """The Content-Length of a message we send, its lines as one value
+    (as HTTPHeaders.get gives it), or None."""
+    values = fields.get_list("Content-Length")
+    if len(values) == 1:
+        return values[0]
+    return ",".join(values) if values else None
 
 
 def _says_close(fields: HeaderFields) -> bool:
     """Whether a message we send carries the close connection option."""
     connection = fields.get_list("Connection")
+    if not connection:
+        return False
     # (The list is parsed only if "close" appears in it at all.)
-    return any("close" in value.lower() for value in connection) and "close" in connection_options(
-        {"connection": connection}
-    )
+    for value in connection:
+        if "close" in value.lower():
+            return "close" in connection_options({"connection": connection})
+    return False
