@@ -83,8 +83,11 @@ class Fields:
         return [value for field, value in self.fields if field.lower() == name.lower()]
 
     def __setitem__(self, name: str, value: str) -> None:
-        self.fields = [(n, v) for n, v in self.fields if n.lower() != name.lower()]
+        del self[name]
         self.fields.append((name, value))
+
+    def __delitem__(self, name: str) -> None:
+        self.fields = [(n, v) for n, v in self.fields if n.lower() != name.lower()]
 
     def get_all(self) -> List[Tuple[str, str]]:
         return list(self.fields)

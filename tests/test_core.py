@@ -517,6 +517,8 @@ def test_malformed_responses(raw: bytes, message: str) -> None:
         ("GET", (1, 1), 304, None, Framing(BodyKind.NONE)),
         ("GET", (1, 1), 204, None, Framing(BodyKind.NONE)),
         ("GET", (1, 1), 101, None, Framing(BodyKind.NONE)),
+        ("CONNECT", (1, 1), 200, None, Framing(BodyKind.NONE)),  # a tunnel
+        ("CONNECT", (1, 1), 407, None, Framing(BodyKind.CHUNKED)),
     ],
 )
 def test_response_framing(
@@ -1309,3 +1311,47 @@ def test_a_bare_cr_right_before_the_end_of_the_head_is_refused(raw: bytes, mode:
     # the head was taken as part of a line end and dropped.
     with pytest.raises(ProtocolError, match="bare CR"):
         read_message(raw, mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "framing_field", [b"Content-Length: 5\r\n", b"Transfer-Encoding: chunked\r\n", b""]
+)
+def test_a_2xx_response_to_connect_makes_a_tunnel(framing_field: bytes, mode: str) -> None:
+    # RFC 9112 6.3 rule 2: the connection is a tunnel right after the head,
+    # and a client MUST ignore Content-Length and Transfer-Encoding there.
+    raw = b"HTTP/1.1 200 Connection established\r\n" + framing_field + b"\r\n"
+    reader = Reader(is_response=True, request_method="CONNECT")
+    for piece in _pieces(raw, mode) + [b"TUNNEL BYTES"]:
+        reader.receive_data(piece)
+    head = reader.next_event()
+    assert isinstance(head, ResponseHead) and head.framing.kind is BodyKind.NONE
+    assert isinstance(reader.next_event(), EndOfMessage)
+    assert not head.keep_alive and not reader.exchange.keep_alive  # no more HTTP on it
+    assert reader.trailing_data == b"TUNNEL BYTES"  # left for whoever takes the tunnel
+
+
+@pytest.mark.parametrize(
+    "method, code, kept",
+    [
+        ("GET", 204, False),
+        ("GET", 103, False),
+        ("CONNECT", 200, False),
+        ("GET", 304, True),  # RFC 9110 8.6: a 304 may carry the 200's length
+        ("HEAD", 200, True),
+        ("CONNECT", 407, True),
+    ],
+)
+def test_responses_that_must_not_carry_length_fields(method: str, code: int, kept: bool) -> None:
+    # RFC 9110 8.6, RFC 9112 6.1: a server MUST NOT send Content-Length or
+    # Transfer-Encoding in a 1xx or 204 response, or a 2xx response to CONNECT.
+    target = "example.com:443" if method == "CONNECT" else "/"
+    exchange = _server_exchange(
+        b"%s %s HTTP/1.1\r\nHost: x\r\n\r\n" % (method.encode(), target.encode())
+    )
+    fields = Fields(("Content-Length", "5"), ("X-A", "b"))
+    head = exchange.send_response(code, "Whatever", fields)
+    assert (b"Content-Length: 5\r\n" in head) is kept
+    assert b"Transfer-Encoding" not in head and b"X-A: b\r\n" in head
+    if method == "CONNECT" and code == 200:
+        assert not exchange.keep_alive  # a tunnel from here on

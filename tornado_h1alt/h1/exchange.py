@@ -32,6 +32,8 @@ from .framing import (
     BodyKind,
     Framing,
     connection_options,
+    forbids_length_fields,
+    opens_tunnel,
     request_framing,
     response_framing,
     split_list,
@@ -75,6 +77,8 @@ class HeaderFields(Protocol):
     def get_list(self, name: str) -> List[str]: ...
 
     def __setitem__(self, name: str, value: str) -> None: ...
+
+    def __delitem__(self, name: str) -> None: ...
 
     def get_all(self) -> Iterable[Tuple[str, str]]: ...
 
@@ -372,6 +376,15 @@ class Exchange:
         if framing.kind is BodyKind.UNTIL_CLOSE:
             # Only the close can end this body for an HTTP/1.0 client.
             self.keep_alive = False
+        elif framing.kind is BodyKind.NONE and forbids_length_fields(self.request_method, code):
+            # RFC 9110 8.6, RFC 9112 6.1: not in a 1xx or 204 response, nor
+            # in a 2xx response to CONNECT, whatever the application set.
+            for name in ("Content-Length", "Transfer-Encoding"):
+                if fields.get_list(name):
+                    del fields[name]
+            if opens_tunnel(self.request_method, code):
+                # The connection is a tunnel now: no more HTTP on it.
+                self.keep_alive = False
         closing = _says_close(fields)
         if closing:
             self.keep_alive = False

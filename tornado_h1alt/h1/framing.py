@@ -20,6 +20,8 @@ __all__ = [
     "Framing",
     "LAST_CHUNK",
     "METHODS_WITH_CONTENT",
+    "forbids_length_fields",
+    "opens_tunnel",
     "NO_BODY",
     "connection_options",
     "field_values",
@@ -106,8 +108,26 @@ def connection_options(fields: FieldIndex) -> List[str]:
 
 
 def response_has_no_body(request_method: Optional[str], status_code: int) -> bool:
-    """RFC 9112 6.3 rule 1: responses that never carry content."""
-    return request_method == "HEAD" or 100 <= status_code < 200 or status_code in (204, 304)
+    """RFC 9112 6.3 rules 1 and 2: responses that never carry content (the
+    connection of a 2xx response to CONNECT is a tunnel after its head)."""
+    return (
+        request_method == "HEAD"
+        or 100 <= status_code < 200
+        or status_code in (204, 304)
+        or opens_tunnel(request_method, status_code)
+    )
+
+
+def opens_tunnel(request_method: Optional[str], status_code: int) -> bool:
+    """RFC 9110 9.3.6, RFC 9112 6.3 rule 2: a 2xx response to CONNECT makes
+    the connection a tunnel right after its head: no more HTTP on it."""
+    return request_method == "CONNECT" and 200 <= status_code < 300
+
+
+def forbids_length_fields(request_method: Optional[str], status_code: int) -> bool:
+    """RFC 9110 8.6, RFC 9112 6.1: a server MUST NOT send Content-Length or
+    Transfer-Encoding in a 1xx or 204 response, or a 2xx response to CONNECT."""
+    return status_code < 200 or status_code == 204 or opens_tunnel(request_method, status_code)
 
 
 # RFC 9110 8.6 asks recipients to guard against overflow in Content-Length:
@@ -156,6 +176,10 @@ def received_framing(
     content_length = fields.get("content-length", _NONE)
 
     if is_response:
+        if opens_tunnel(request_method, status_code):
+            # RFC 9112 6.3 rule 2: a client MUST ignore any Content-Length
+            # or Transfer-Encoding in such a response.
+            return NO_BODY
         if 100 <= status_code < 200 and (transfer_encoding or content_length):
             raise ProtocolError("Response code %d cannot have body" % status_code)
         if status_code == 204 and (
@@ -202,9 +226,15 @@ def request_keeps_alive(version: Tuple[int, int], fields: FieldIndex) -> bool:
     return "keep-alive" in options
 
 
-def response_keeps_alive(version: Tuple[int, int], fields: FieldIndex, framing: Framing) -> bool:
-    """Whether a client may send another request after this response (RFC 9112 9.3)."""
-    if framing.kind is BodyKind.UNTIL_CLOSE:
+def response_keeps_alive(
+    version: Tuple[int, int], fields: FieldIndex, framing: Framing, tunnel: bool = False
+) -> bool:
+    """Whether a client may send another request after this response (RFC 9112 9.3).
+
+    Not after a body the close ends, nor on a connection that has become a
+    tunnel (`opens_tunnel`, for which the caller passes ``tunnel``).
+    """
+    if framing.kind is BodyKind.UNTIL_CLOSE or tunnel:
         return False
     return request_keeps_alive(version, fields)
 

@@ -19,6 +19,7 @@ from .framing import (
     BodyKind,
     FieldIndex,
     index_fields,
+    opens_tunnel,
     received_framing,
     request_keeps_alive,
     response_keeps_alive,
@@ -69,7 +70,9 @@ def parse_response_head(block: bytes, request_method: Optional[str]) -> Response
         request_method=request_method,
         status_code=code,
     )
-    keep_alive = response_keeps_alive(version, index, framing)
+    keep_alive = response_keeps_alive(
+        version, index, framing, tunnel=opens_tunnel(request_method, code)
+    )
     if framing.kind is BodyKind.LENGTH and "content-length" in index:
         fields = _single_content_length(fields, index, framing.length)
     return ResponseHead(http_version, code, reason or "", version, fields, framing, keep_alive)
