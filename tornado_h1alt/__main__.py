@@ -12,6 +12,8 @@ from typing import List, Optional
 
 from .install import install
 
+__all__ = ["main"]
+
 USAGE = "usage: python -m tornado_h1alt path/to/app.py [args...]"
 
 

@@ -2,12 +2,52 @@
 
 Each pattern quotes the production it implements and is meant to be used
 with ``fullmatch``.  Patterns work on ``str`` decoded as latin-1, so that a
-byte maps to exactly one character and ``obs-text`` is ``[\\x80-\\xff]``.
+byte maps to exactly one character and ``obs-text`` is ``[\\x80-\\xff]``;
+the one bytes pattern (``plain_chunk_size_line``, matched on undecoded
+input) is built from the same production as its str twin.
 """
 
 from __future__ import annotations
 
 import re
+
+__all__ = [
+    "ASTERISK_FORM",
+    "HTTP_VERSION",
+    "IPV4ADDRESS",
+    "IPV6ADDRESS",
+    "IPVFUTURE",
+    "OBS_TEXT",
+    "OWS",
+    "PCT_ENCODED",
+    "PORT",
+    "REG_NAME",
+    "SUB_DELIMS",
+    "TCHAR",
+    "UNRESERVED",
+    "URI_HOST",
+    "VCHAR",
+    "absolute_form",
+    "authority_form",
+    "chunk_ext",
+    "chunk_size",
+    "chunk_size_line",
+    "digits",
+    "field_name",
+    "field_value_forbidden",
+    "hex_digits",
+    "host",
+    "list_separator",
+    "method",
+    "plain_chunk_size_line",
+    "plain_head",
+    "quoted_string",
+    "reason_phrase",
+    "request_line",
+    "request_target",
+    "status_line",
+    "token",
+]
 
 # RFC 5234 B.1:  VCHAR = %x21-7E
 VCHAR = r"\x21-\x7e"
