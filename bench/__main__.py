@@ -20,7 +20,9 @@ from typing import Any, Dict, List, Optional
 from . import procs, report, runner
 from .scenarios import SCENARIOS, select
 
-DEFAULT_OUTPUT_DIR = os.path.join(procs.BENCH_DIR, "results")
+# A scratch directory git ignores: a run leaves the checkout as it was.
+# (The committed bench/results/ is written only when asked: --output-dir.)
+DEFAULT_OUTPUT_DIR = os.path.join(os.path.dirname(procs.BENCH_DIR), ".bench", "results")
 
 
 def parse_args(argv: List[str]) -> argparse.Namespace:
@@ -47,7 +49,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke test: 1 run, 2 s, 500 fetches; results go to bench/results/quick/",
+        help="smoke test: 1 run, 2 s, 500 fetches; results go to .bench/results/quick/",
     )
     parser.add_argument("--output-dir", help="where RESULTS.md, results.json, ratios.png go")
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")

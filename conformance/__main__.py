@@ -1,4 +1,4 @@
-"""The command line: ``python -m conformance run|report``."""
+"""The command line: ``python -m conformance run|publish|report``."""
 
 from __future__ import annotations
 
@@ -34,11 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m conformance",
         description="Run Tornado's own test suite stock and with tornado_h1alt swapped in.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{run,report}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,publish,report}")
     commands.required = True
     run = commands.add_parser(
         "run",
-        help="run this environment's cell, write its results file and regenerate the report",
+        help="run this environment's cell; write its results and a report to .conformance/",
         description="Exit status: 0 no regressions, 1 regressions, 2 a mode could not run.",
     )
     run.add_argument(
@@ -59,12 +59,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=runner.DEFAULT_TIMEOUT,
         help="seconds before one suite subprocess is killed (default: %(default)s)",
     )
-    commands.add_parser("report", help="regenerate REPORT.md and report.json from results/")
+    commands.add_parser(
+        "publish",
+        help="copy the cells in .conformance/results/ into conformance/results/ "
+        "and regenerate conformance/REPORT.md and report.json",
+    )
+    commands.add_parser(
+        "report", help="regenerate conformance/REPORT.md and report.json from results/"
+    )
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "publish":
+        copied = runner.publish()
+        md = os.path.relpath(runner.REPORT_MD)
+        print(f"copied {len(copied)} cell(s) into conformance/results/ and wrote {md}")
+        return 0
     if args.command == "report":
         cells = runner.regenerate_report()
         md, js = os.path.relpath(runner.REPORT_MD), os.path.relpath(runner.REPORT_JSON)

@@ -24,11 +24,17 @@ from conformance import compare, report
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(PACKAGE_DIR)
+# The committed results and report: changed only by ``publish``.
 RESULTS_DIR = os.path.join(PACKAGE_DIR, "results")
-LOGS_DIR = os.path.join(PACKAGE_DIR, "logs")
 DEVIATIONS_FILE = os.path.join(PACKAGE_DIR, "deviations.json")
 REPORT_MD = os.path.join(PACKAGE_DIR, "REPORT.md")
 REPORT_JSON = os.path.join(PACKAGE_DIR, "report.json")
+# Where ``run`` writes: a scratch directory git ignores, so that running the
+# conformance (the README's set-up command, every tox cell) leaves the
+# checkout as it was.
+SCRATCH_DIR = os.path.join(REPO_ROOT, ".conformance")
+SCRATCH_RESULTS_DIR = os.path.join(SCRATCH_DIR, "results")
+LOGS_DIR = os.path.join(SCRATCH_DIR, "logs")
 
 CELL_FORMAT = 1
 DEFAULT_JOBS = 2
@@ -97,6 +103,27 @@ def regenerate_report(
     write_text(md_path, report.render_markdown(cells))
     write_text(json_path, report.render_json(cells))
     return cells
+
+
+def publish(
+    scratch_results_dir: str = SCRATCH_RESULTS_DIR,
+    results_dir: str = RESULTS_DIR,
+    md_path: str = REPORT_MD,
+    json_path: str = REPORT_JSON,
+) -> List[str]:
+    """Copy the cells ``run`` wrote into the committed results, then
+    regenerate the committed report; returns the cell files copied."""
+    copied = []
+    names = sorted(os.listdir(scratch_results_dir)) if os.path.isdir(scratch_results_dir) else []
+    os.makedirs(results_dir, exist_ok=True)
+    for name in names:
+        if name.startswith("tornado-") and name.endswith(".json"):
+            shutil.copyfile(
+                os.path.join(scratch_results_dir, name), os.path.join(results_dir, name)
+            )
+            copied.append(name)
+    regenerate_report(results_dir, md_path, json_path)
+    return copied
 
 
 # --- one driver subprocess -----------------------------------------------------
@@ -251,7 +278,7 @@ class CellRun:
         modes: Sequence[str],
         jobs: int = DEFAULT_JOBS,
         timeout: float = DEFAULT_TIMEOUT,
-        results_dir: str = RESULTS_DIR,
+        results_dir: str = SCRATCH_RESULTS_DIR,
         logs_dir: str = LOGS_DIR,
         out: Any = None,
     ) -> None:
@@ -302,7 +329,8 @@ class CellRun:
         log_line = ", " + data["log_line"] if data.get("log_line") else ""
         self.say(
             f"{run.label}: {run_count} run, {passed} passed, {counts['skip']} skipped, "
-            f"{failed} failed; runtests exit code {data.get('exit_code')}{log_line} "
+            f"{failed} not passing (compared with stock below); "
+            f"runtests exit code {data.get('exit_code')}{log_line} "
             f"({data.get('wall_s', 0.0):.1f}s)"
         )
 
@@ -336,10 +364,17 @@ class CellRun:
         for mode in compare.SWAPPED_MODES:
             if mode in cell["comparisons"]:
                 self._announce_comparison(mode, cell)
-        regenerate_report(self.results_dir)
+        report_dir = os.path.dirname(os.path.abspath(self.results_dir))
+        regenerate_report(
+            self.results_dir,
+            os.path.join(report_dir, "REPORT.md"),
+            os.path.join(report_dir, "report.json"),
+        )
         elapsed = time.monotonic() - self.started
         self.say(
-            f"wrote {os.path.relpath(path)}, REPORT.md and report.json ({elapsed:.1f}s in all)"
+            f"wrote {os.path.relpath(path)} and {os.path.relpath(report_dir)}/REPORT.md "
+            f"({elapsed:.1f}s in all); `python -m conformance publish` copies the results "
+            "into conformance/ for a commit"
         )
         broken = [mode for mode in self.modes if cell["modes"][mode]["fatal"]]
         if broken:

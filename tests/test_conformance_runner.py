@@ -462,6 +462,37 @@ def test_regenerate_report_reads_every_cell_file(tmp_path: Any) -> None:
     assert not [name for name in os.listdir(str(tmp_path)) if name.endswith(".tmp")]
 
 
+def test_run_writes_only_to_the_ignored_scratch_directory() -> None:
+    # The README's set-up command and every tox cell run `conformance run`:
+    # it must leave the checkout clean, so its defaults are under
+    # .conformance/, which .gitignore lists.
+    scratch = os.path.join(runner.REPO_ROOT, ".conformance")
+    assert runner.SCRATCH_RESULTS_DIR.startswith(scratch + os.sep)
+    assert runner.LOGS_DIR.startswith(scratch + os.sep)
+    import inspect
+
+    defaults = inspect.signature(runner.CellRun).parameters
+    assert defaults["results_dir"].default == runner.SCRATCH_RESULTS_DIR
+    assert defaults["logs_dir"].default == runner.LOGS_DIR
+    with open(os.path.join(runner.REPO_ROOT, ".gitignore"), encoding="utf-8") as f:
+        assert ".conformance/" in f.read().split()
+
+
+def test_publish_copies_the_scratch_cells_and_regenerates_the_report(tmp_path: Any) -> None:
+    scratch, committed = tmp_path / "scratch", tmp_path / "committed"
+    scratch.mkdir()
+    cell = make_cell("6.6.1", "3.11")
+    name = runner.cell_name(cell["tornado"], cell["python"]) + ".json"
+    (scratch / name).write_text(json.dumps(cell))
+    (scratch / "notes.txt").write_text("not a cell")
+    md, js = str(tmp_path / "REPORT.md"), str(tmp_path / "report.json")
+    copied = runner.publish(str(scratch), str(committed), md, js)
+    assert copied == [name]
+    assert json.loads((committed / name).read_text()) == cell
+    assert sorted(os.listdir(str(committed))) == [name]
+    assert "| 6.6.1 | 3.11 |" in (tmp_path / "REPORT.md").read_text(encoding="utf-8")
+
+
 def test_deviation_modes_restrict_an_entry_to_those_swap_modes() -> None:
     deviations = compare.validate_deviations(
         [
