@@ -40,6 +40,7 @@ from tornado.ioloop import IOLoop
 from tornado.log import gen_log
 from tornado.tcpclient import TCPClient
 from tornado.tcpserver import TCPServer
+from tornado.testing import bind_unused_port
 
 # How long to wait for the end of one case; only reached if Tornado hangs.
 CASE_TIMEOUT = 2.0
@@ -126,12 +127,7 @@ class _App:
 async def _request_case(data: bytes, log: _MalformedLog) -> Dict[str, Any]:
     app = _App()
     server = HTTPServer(app)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    sock.setblocking(False)
-    port = sock.getsockname()[1]
+    sock, port = bind_unused_port()
     server.add_sockets([sock])
     refusals = log.count
     stream = await TCPClient().connect("127.0.0.1", port)
@@ -177,11 +173,7 @@ class _RawServer(TCPServer):
 
 async def _response_case(data: bytes, method: str, log: _MalformedLog) -> Dict[str, Any]:
     server = _RawServer(data)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    sock.setblocking(False)
-    port = sock.getsockname()[1]
+    sock, port = bind_unused_port()
     server.add_sockets([sock])
     refusals = log.count
     messages: List[Dict[str, Any]] = []
