@@ -4,13 +4,17 @@ Tornado's modules bind the engine's names at import time
 (``from tornado.http1connection import HTTP1Connection`` in
 simple_httpclient, for example), so each binding is replaced where it lives.
 Call `install` before servers and clients are created: connections that
-already exist keep the engine they were made with.
+already exist keep the engine they were made with, and `install` warns when
+a server already exists.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
+import sys
+import warnings
 from typing import Dict, Iterator, Tuple
 
 from . import connection, server
@@ -42,10 +46,32 @@ def install() -> None:
     """
     if _originals:
         return
+    _warn_if_late()
     for (module_name, attribute), replacement in _REPLACEMENTS.items():
         module = importlib.import_module(module_name)
         _originals[(module_name, attribute)] = getattr(module, attribute)
         setattr(module, attribute, replacement)
+
+
+def _warn_if_late() -> None:
+    httpserver = sys.modules.get("tornado.httpserver")
+    if httpserver is None:
+        return  # no server can exist yet
+    # (Servers of our own HTTPServer class run our engine already.)
+    servers = [
+        obj
+        for obj in gc.get_objects()
+        if isinstance(obj, httpserver.HTTPServer) and not isinstance(obj, server.HTTPServer)
+    ]
+    if servers:
+        warnings.warn(
+            "tornado_h1alt.install() after %d HTTPServer(s) were created: their open "
+            "connections keep Tornado's engine, only their new connections get "
+            "tornado_h1alt's. Install before creating servers, or use "
+            "tornado_h1alt.HTTPServer." % len(servers),
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def uninstall() -> None:
