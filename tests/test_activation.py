@@ -59,7 +59,7 @@ def _env() -> Dict[str, str]:
     return env
 
 
-def _run(args: List[str], cwd: str, **kwargs: object) -> "subprocess.CompletedProcess[str]":
+def _run(args: List[str], cwd: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         args,
         cwd=cwd,
