@@ -368,23 +368,45 @@ class WhoAmI(tornado.web.RequestHandler):
     def get(self):
         self.write("%d - %s" % (os.getpid(), type(self.request.connection).__module__))
 
-sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+REUSE_PORT = {reuse_port!r}
+sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", reuse_port=REUSE_PORT)
+port = sockets[0].getsockname()[1]
 with open({port_file!r}, "w") as f:
-    f.write(str(sockets[0].getsockname()[1]))
+    f.write(str(port))
+if REUSE_PORT:
+    # Each worker binds the port itself (SO_REUSEPORT: the kernel spreads
+    # the connections over the workers' own sockets).
+    for sock in sockets:
+        sock.close()
 tornado.process.fork_processes(2, max_restarts=0)
+if REUSE_PORT:
+    sockets = tornado.netutil.bind_sockets(port, "127.0.0.1", reuse_port=True)
 server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/.*", WhoAmI)]))
 server.add_sockets(sockets)
 tornado.ioloop.IOLoop.current().start()
 """
 
 
+@pytest.mark.parametrize(
+    "reuse_port",
+    [
+        False,
+        pytest.param(
+            True,
+            marks=pytest.mark.skipif(
+                not hasattr(socket, "SO_REUSEPORT"), reason="no SO_REUSEPORT here"
+            ),
+        ),
+    ],
+    ids=["shared-sockets", "reuse-port"],
+)
 def test_every_forked_worker_serves_on_our_engine(
-    tmp_path: object, programs: List[Program]
+    tmp_path: object, programs: List[Program], reuse_port: bool
 ) -> None:
     port_file = os.path.join(str(tmp_path), "port")
     app = os.path.join(str(tmp_path), "forking.py")
     with open(app, "w") as f:
-        f.write(FORKING_APP.format(port_file=port_file))
+        f.write(FORKING_APP.format(port_file=port_file, reuse_port=reuse_port))
     programs.append(Program([sys.executable, app], str(tmp_path)))
     port = int(_wait_for(port_file))
     workers = set()

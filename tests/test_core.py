@@ -1205,6 +1205,41 @@ def test_a_response_that_says_close_is_the_connections_last(connection: str, sen
     assert head.count(b"Connection:") == 1 and b"Connection: %s\r\n" % sent.encode() in head
 
 
+@pytest.mark.parametrize(
+    "request_head, connection_field",
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"Connection: close\r\n"),
+        # An HTTP/1.0 client's keep-alive is simply not confirmed.
+        (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", None),
+    ],
+)
+def test_close_after_ends_the_connection_with_this_exchange(
+    request_head: bytes, connection_field: Optional[bytes]
+) -> None:
+    # A draining server: the exchange under way is the connection's last,
+    # and a response not yet begun says so (RFC 9112 9.6).
+    exchange = _server_exchange(request_head)
+    assert exchange.keep_alive
+    exchange.close_after()
+    assert not exchange.keep_alive
+    head = exchange.send_response(200, "OK", Fields(("Content-Length", "0")))
+    assert not exchange.keep_alive
+    if connection_field is None:
+        assert b"Connection:" not in head
+    else:
+        assert connection_field in head
+
+
+def test_close_after_holds_for_a_head_not_yet_read() -> None:
+    exchange = Exchange(False)
+    exchange.close_after()
+    exchange.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert isinstance(exchange.next_event(), RequestHead)
+    exchange.after_head()
+    assert not exchange.keep_alive
+    assert b"Connection: close\r\n" in exchange.send_response(200, "OK", Fields())
+
+
 def test_a_response_without_close_keeps_the_connection() -> None:
     exchange = _server_exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     exchange.send_response(

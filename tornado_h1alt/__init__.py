@@ -2,13 +2,15 @@
 
 The same public surface as `tornado.http1connection`, plus the ways to swap
 it into an application: `install` / `uninstall` / `installed`, an
-`HTTPServer` subclass and a `SimpleAsyncHTTPClient` subclass.
+`HTTPServer` subclass and a `SimpleAsyncHTTPClient` subclass; and what
+Tornado lacks: a graceful `drain` of a server (`drain_on_signal` for SIGTERM).
 """
 
 from __future__ import annotations
 
 from .client import KeepAliveHTTPClient, SimpleAsyncHTTPClient
 from .connection import MAX_INTERIM_RESPONSES, HTTP1Connection, HTTP1ConnectionParameters
+from .drain import DrainSummary, drain, drain_on_signal
 from .helpers import is_transfer_encoding_chunked, parse_hex_int, parse_int
 from .install import install, installed, is_installed, uninstall
 from .server import HTTP1ServerConnection, HTTPServer
@@ -19,12 +21,15 @@ __version__ = "0.1.0"
 _MAX_1XX_RESPONSES = MAX_INTERIM_RESPONSES
 
 __all__ = [
+    "DrainSummary",
     "HTTP1Connection",
     "HTTP1ConnectionParameters",
     "HTTP1ServerConnection",
     "HTTPServer",
     "KeepAliveHTTPClient",
     "SimpleAsyncHTTPClient",
+    "drain",
+    "drain_on_signal",
     "install",
     "installed",
     "is_installed",

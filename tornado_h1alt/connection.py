@@ -28,6 +28,7 @@ from .streamio import (
     OutputBatch,
     bytes_at_close,
     close_lingering,
+    nothing_arrived,
     read_for,
     set_nodelay,
 )
@@ -113,6 +114,8 @@ class HTTP1Connection(httputil.HTTPConnection):
     _owns_head_timer = False
     # Whether we put a close callback on the stream (and must take it off).
     _stream_close_callback_set = False
+    # The read the next head waits on, while it waits (see waits_for_request).
+    _head_read: Optional[Future[bytes]] = None
 
     def __init__(
         self,
@@ -281,16 +284,20 @@ class HTTP1Connection(httputil.HTTPConnection):
             event = exchange.next_event() if exchange.has_input else None
             if event is None:
                 read = read_for(self.stream, exchange.wants(), self._reads_stop_at_limits())
-                if timer is not None and armed is None and not read.done():
-                    assert header_timeout is not None
-                    timer.arm(header_timeout, self._on_header_timeout)
-                    armed = timer
+                if not read.done():
+                    self._head_read = read
+                    if timer is not None and armed is None:
+                        assert header_timeout is not None
+                        timer.arm(header_timeout, self._on_header_timeout)
+                        armed = timer
                 try:
                     data = await read
                 except iostream.StreamClosedError:
                     if self._header_timed_out:
                         raise _HeaderTimeout() from None
                     raise
+                finally:
+                    self._head_read = None
                 exchange.receive_data(data)
                 continue
             if event.__class__ is ConnectionClosed:
@@ -325,6 +332,29 @@ class HTTP1Connection(httputil.HTTPConnection):
             return httputil.RequestStartLine(head.method, head.target, head.http_version)
         assert head.__class__ is ResponseHead
         return httputil.ResponseStartLine(head.http_version, head.status_code, head.reason)
+
+    def waits_for_request(self) -> bool:
+        """On a server: this connection waits for a request of which nothing
+        has arrived, not even a first byte (an idle keep-alive connection).
+
+        Bytes count as arrived wherever they are: parsed into a partial head,
+        in the IOStream's buffer, in a read that has completed but not been
+        handed to us yet, or still in the socket (where the end of the
+        stream counts too: reading it is how the close is noticed).
+        """
+        read = self._head_read
+        return (
+            read is not None
+            and not read.done()
+            and not self._exchange.has_input
+            and nothing_arrived(self.stream)
+        )
+
+    def close_after(self) -> None:
+        """End the connection with this exchange, as a draining server does:
+        a response not yet begun says ``Connection: close``, and the stream
+        closes once our side's message is complete (see `.Exchange.close_after`)."""
+        self._exchange.close_after()
 
     @property
     def waited_for_finish(self) -> bool:

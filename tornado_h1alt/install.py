@@ -57,11 +57,15 @@ def _warn_if_late() -> None:
     httpserver = sys.modules.get("tornado.httpserver")
     if httpserver is None:
         return  # no server can exist yet
-    # (Servers of our own HTTPServer class run our engine already.)
+    # (Servers of our own HTTPServer class run our engine already; a
+    # stopped server takes no new connections, so install() changes nothing
+    # for it.)
     servers = [
         obj
         for obj in gc.get_objects()
-        if isinstance(obj, httpserver.HTTPServer) and not isinstance(obj, server.HTTPServer)
+        if isinstance(obj, httpserver.HTTPServer)
+        and not isinstance(obj, server.HTTPServer)
+        and not getattr(obj, "_stopped", False)
     ]
     if servers:
         warnings.warn(

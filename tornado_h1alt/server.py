@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Optional
+import weakref
+from typing import Any, List, Optional
 
 import tornado.httpserver
 from tornado import gen, httputil, iostream
@@ -12,12 +13,24 @@ from tornado.log import gen_log
 
 from . import compat
 from .connection import HTTP1Connection, HTTP1ConnectionParameters
-from .streamio import HeadTimer, OutputBatch
+from .streamio import HeadTimer, OutputBatch, nothing_arrived
 
-__all__ = ["HTTP1ServerConnection", "HTTPServer"]
+__all__ = ["HTTP1ServerConnection", "HTTPServer", "detached_streams"]
 
 # Pipelined requests served back to back before the IOLoop gets a turn.
 PIPELINE_BURST = 16
+
+# The streams our server connections handed over by detach() (websockets),
+# per server (the connections' delegate), for `.drain` to reach.
+_detached: weakref.WeakKeyDictionary[Any, weakref.WeakSet[iostream.IOStream]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def detached_streams(server: Any) -> List[iostream.IOStream]:
+    """The streams ``server``'s connections (on our engine) handed over by
+    ``detach()``, as websockets do, that are still open."""
+    return [stream for stream in _detached.get(server, ()) if not stream.closed()]
 
 
 class HTTP1ServerConnection:
@@ -41,6 +54,14 @@ class HTTP1ServerConnection:
         self.params = params
         self.context = context
         self._serving_future: Optional[Future[None]] = None
+        # The exchange being served, from its creation until it has been read
+        # and answered (None between exchanges).
+        self._current: Optional[HTTP1Connection] = None
+        self._draining = False
+        # How a drain ended this connection: it was idle and closed at once.
+        self.closed_idle = False
+        # The stream was handed over by detach() (to a websocket).
+        self.detached = False
 
     async def close(self) -> None:
         """Closes the connection.
@@ -53,6 +74,46 @@ class HTTP1ServerConnection:
             await self._serving_future
         except Exception:
             pass  # start_serving's own callback logs it
+
+    def start_draining(self) -> None:
+        """Serve no request beyond those already begun, then close (a graceful drain).
+
+        Idempotent.  An idle keep-alive connection (nothing of a next request
+        has arrived) closes now; one whose request is in flight or has begun
+        to arrive serves that request, with ``Connection: close`` on its
+        response if it has not started yet, and closes after it, leaving
+        any request pipelined behind it unstarted (RFC 9112 9.3.2: the
+        client retries it).  `.drain` drains a whole server this way.
+        """
+        if self._draining:
+            return
+        self._draining = True
+        current = self._current
+        if current is None:
+            return  # between exchanges: _serve decides before the next one
+        if current.waits_for_request():
+            self._close_idle()
+        else:
+            current.close_after()
+
+    def _close_idle(self) -> None:
+        self.closed_idle = True
+        self.stream.close()
+
+    @property
+    def serving(self) -> Optional[Future[None]]:
+        """The serving loop's future: done once the connection has closed
+        (or been detached) and the loop has exited; None before
+        `start_serving`."""
+        return self._serving_future
+
+    def _on_detached(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
+        self.detached = True
+        try:
+            streams = _detached.setdefault(delegate, weakref.WeakSet())
+        except TypeError:
+            return  # a delegate that cannot be weakly referenced: not tracked
+        streams.add(self.stream)
 
     def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         """Starts serving requests on this connection.
@@ -81,7 +142,15 @@ class HTTP1ServerConnection:
                     head_timer=head_timer,
                     output_batch=output_batch,
                 )
+                if self._draining:
+                    # The drain began between two exchanges: serve the next
+                    # one only if it has begun to arrive.
+                    if nothing_arrived(self.stream):
+                        self._close_idle()
+                        return
+                    connection.close_after()
                 request_delegate = delegate.start_request(self, connection)
+                self._current = connection
                 try:
                     keep_going = await connection.read_message(request_delegate)
                 except (
@@ -94,7 +163,16 @@ class HTTP1ServerConnection:
                     gen_log.error("Uncaught exception", exc_info=True)
                     connection.close()
                     return
+                finally:
+                    self._current = None
                 if not keep_going:
+                    if connection.stream is None:
+                        self._on_detached(delegate)
+                    return
+                if self._draining:
+                    # Our response went out before the drain began (the
+                    # request's tail was still being read): nothing more.
+                    connection.close()
                     return
                 if not compat.has_buffered_input(self.stream):
                     # A keep-alive client usually sends its next request

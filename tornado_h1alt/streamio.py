@@ -7,6 +7,7 @@ No protocol rules here: what to read comes from the core's read plan
 
 from __future__ import annotations
 
+import select
 import socket
 from typing import Any, Callable, List, Optional, cast
 
@@ -23,6 +24,7 @@ __all__ = [
     "OutputBatch",
     "bytes_at_close",
     "close_lingering",
+    "nothing_arrived",
     "read_for",
     "set_nodelay",
 ]
@@ -156,6 +158,29 @@ class OutputBatch:
 # The TCP_NODELAY setting tornado_h1alt last gave a stream, kept on the
 # stream itself (connections come and go per exchange; the stream stays).
 _NODELAY_ATTRIBUTE = "_tornado_h1alt_nodelay"
+
+
+def nothing_arrived(stream: iostream.IOStream) -> bool:
+    """True if no byte from the peer waits anywhere below us: not in the
+    IOStream's buffer, not in an SSL socket's decrypted bytes, not in the
+    kernel (a readable socket, which includes the peer's close)."""
+    if compat.has_buffered_input(stream):
+        return False
+    sock = stream.socket
+    if sock is None:
+        return True  # closed: nothing will arrive
+    pending = getattr(sock, "pending", None)  # ssl.SSLSocket
+    if pending is not None and pending():
+        return False
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return not poller.poll(0)
+    readable, _, _ = select.select([fd], [], [], 0)  # Windows
+    return not readable
 
 
 def set_nodelay(stream: iostream.IOStream, on: bool) -> None:

@@ -453,6 +453,13 @@ class Exchange:
         """The connection is gone (`close`)."""
         return self.state.read is State.CLOSED
 
+    def close_after(self) -> None:
+        """The connection ends with this exchange, whatever the peer asked
+        (a draining server): a response not yet begun carries the close
+        option (RFC 9112 9.6), and `keep_alive` is False from now on."""
+        self._no_keep_alive = True
+        self.keep_alive = False
+
     def close(self) -> None:
         """The connection has closed: nothing more is read or written."""
         self.state.close()
