@@ -298,12 +298,22 @@ def test_the_console_script_errors(tmp_path: object) -> None:
 
 
 @needs_console_script
-def test_verbose_says_where_the_engine_was_installed(tmp_path: object) -> None:
-    assert RUN_SCRIPT is not None
+@pytest.mark.parametrize("how", ["python -m tornado_h1alt", "tornado-h1alt-run"])
+def test_verbose_says_where_the_engine_was_installed(tmp_path: object, how: str) -> None:
+    if how == "tornado-h1alt-run" and RUN_SCRIPT is None:
+        pytest.skip("tornado-h1alt-run is not installed in this environment")
+    script = os.path.join(str(tmp_path), "uses_tornado.py")
+    with open(script, "w") as f:
+        f.write("import tornado.httpserver\n")
+    launcher = (
+        [sys.executable, "-m", "tornado_h1alt"]
+        if how != "tornado-h1alt-run"
+        else [RUN_SCRIPT, sys.executable]
+    )
     env = _env()
     env["TORNADO_H1ALT_VERBOSE"] = "1"
     done = subprocess.run(
-        [RUN_SCRIPT, sys.executable, "-c", "import tornado.httpserver"],
+        launcher + [script],  # type: ignore[operator]
         cwd=str(tmp_path),
         env=env,
         capture_output=True,
@@ -313,6 +323,7 @@ def test_verbose_says_where_the_engine_was_installed(tmp_path: object) -> None:
     )
     assert done.returncode == 0
     assert done.stderr.startswith("tornado_h1alt: engine installed (pid ")
+    assert done.stderr.count("engine installed") == 1  # one process, one install
 
 
 # -- surviving re-execution and fork -------------------------------------------------

@@ -406,9 +406,11 @@ async def test_the_hook_closes_websockets_and_the_drain_waits_for_them(
     seen: List[IOStream] = []
 
     def going_away(stream: IOStream) -> None:
+        # The README's recipe: find the handler whose stream this is.
         seen.append(stream)
         for handler in gate.sockets:
-            handler.close(1001, "going away")
+            if handler.ws_connection is not None and handler.ws_connection.stream is stream:
+                handler.close(1001, "going away")
 
     summary = await _guard(_start_drain(server, timeout=LONG, on_detached=going_away))
 
@@ -531,12 +533,12 @@ async def test_a_second_signal_closes_what_is_left_at_once(serve: Any) -> None:
     assert await _closed_by_server(stream) == b""
 
 
-# A program written the way Tornado's documentation writes one, plus the
-# one line: SIGTERM drains it and the loop stops.  Its /slow request waits
-# until the test creates a file (the test's gate, across processes).
+# Programs written the two ways Tornado's documentation writes one, plus
+# the one line: SIGTERM drains them, then they exit.  The /slow request
+# waits until the test creates a file (the test's gate, across processes).
 PROGRAM = """\
-import logging, os, sys
-import tornado.ioloop, tornado.web
+import asyncio, logging, os, sys
+import tornado.gen, tornado.ioloop, tornado.web
 import tornado_h1alt
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
 RELEASE = sys.argv[1]
@@ -548,27 +550,35 @@ class Slow(tornado.web.RequestHandler):
             await tornado.gen.sleep(0.01)
         self.write("slow done")
 
-def main():
-    app = tornado.web.Application([(r"/slow", Slow)])
-    server = tornado_h1alt.HTTPServer(app)
+def listen():
+    server = tornado_h1alt.HTTPServer(tornado.web.Application([(r"/slow", Slow)]))
     server.listen(0, "127.0.0.1")
     print("port", next(iter(server._sockets.values())).getsockname()[1], flush=True)
+    return server
+
+async def main():  # the asyncio.run() style (Tornado 6)
+    server = listen()
+    await tornado_h1alt.drain_on_signal(server, timeout=30)
+
+if sys.argv[2] == "asyncio.run":
+    asyncio.run(main())
+else:  # the IOLoop.start() style (Tornado 5)
+    server = listen()
     tornado_h1alt.drain_on_signal(server, timeout=30, stop_loop=True)
     tornado.ioloop.IOLoop.current().start()
-    print("exited", flush=True)
-
-main()
+print("exited", flush=True)
 """
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM to a child")
-def test_sigterm_drains_a_real_program_and_its_loop_stops(tmp_path: Any) -> None:
+@pytest.mark.parametrize("style", ["asyncio.run", "IOLoop.start"])
+def test_sigterm_drains_a_real_program_and_it_exits(tmp_path: Any, style: str) -> None:
     script = tmp_path / "app.py"
     script.write_text(textwrap.dedent(PROGRAM))
     release = tmp_path / "release"
     env = dict(os.environ, PYTHONPATH=REPO)
     child = subprocess.Popen(
-        [sys.executable, str(script), str(release)],
+        [sys.executable, str(script), str(release), style],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,

@@ -17,8 +17,7 @@ import runpy
 import sys
 from typing import Any, Callable, List, Optional
 
-from .activation import activate_children
-from .install import install
+from .activation import activate_children, install_engine
 
 __all__ = ["main"]
 
@@ -71,7 +70,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.argv = [script] + rest
         sys.path[0] = os.path.dirname(path)
     activate_children()
-    install()
+    install_engine()
     try:
         run()
     except (SystemExit, KeyboardInterrupt):

@@ -31,6 +31,7 @@ __all__ = [
     "BOOTSTRAP_DIR",
     "VERBOSE_VARIABLE",
     "activate_children",
+    "install_engine",
     "install_on_import",
     "main",
 ]
@@ -55,7 +56,8 @@ def activate_children(environ: Optional[Any] = None) -> None:
         env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR] + paths)
 
 
-def _install() -> None:
+def install_engine() -> None:
+    """`install`, saying so on stderr if ``TORNADO_H1ALT_VERBOSE=1``."""
     # An absolute import: the start-up hook loads this module on its own,
     # outside the package (see tornado_h1alt/_bootstrap/sitecustomize.py).
     from tornado_h1alt.install import install
@@ -95,7 +97,7 @@ class _InstallWhenImported(importlib.abc.MetaPathFinder):
         self.done = True
         if self in sys.meta_path:
             sys.meta_path.remove(self)
-        _install()
+        install_engine()
 
 
 class _Loader(importlib.abc.Loader):
@@ -109,6 +111,14 @@ class _Loader(importlib.abc.Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         self._loader.exec_module(module)
+        # The import system binds a submodule to its package only after
+        # this returns; the engine, installed from here, reads it there
+        # (``tornado.httpserver.HTTPServer``), so bind it now.  (Tornado
+        # 5.1's tornado.web imports tornado.httpserver from inside
+        # tornado.routing: this is the last watched module to finish.)
+        package, _, name = module.__name__.rpartition(".")
+        if package in sys.modules:
+            setattr(sys.modules[package], name, module)
         self._hook.after(module.__name__)
 
     def __getattr__(self, name: str) -> Any:
@@ -122,7 +132,7 @@ def install_on_import() -> None:
     if os.environ.get(ACTIVATE_VARIABLE) != "1":
         return
     if any(name in sys.modules for name in _WATCHED):
-        _install()
+        install_engine()
         return
     sys.meta_path.insert(0, _InstallWhenImported())
 
