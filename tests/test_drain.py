@@ -17,20 +17,23 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
 from typing import Any, Callable, Iterator, List, Tuple
 
 import pytest
+import tornado
 import tornado.httpserver
 import tornado.web
 import tornado.websocket
 from h1wire import connect, parse_responses, read_response, read_with_timeout
+from test_keepalive_client import server_ssl_context
 from tornado import gen
 from tornado.concurrent import Future
 from tornado.ioloop import IOLoop
-from tornado.iostream import IOStream, StreamClosedError
+from tornado.iostream import IOStream, SSLIOStream, StreamClosedError
 from tornado.testing import bind_unused_port
 
 import tornado_h1alt
@@ -118,17 +121,17 @@ def route(request: Any) -> Iterator[str]:
 @pytest.fixture
 def serve(
     io_loop: IOLoop, route: str
-) -> Iterator[Callable[[], Tuple[tornado.httpserver.HTTPServer, int, Gate]]]:
-    """serve() -> (server, port, gate), on the route under test."""
+) -> Iterator[Callable[..., Tuple[tornado.httpserver.HTTPServer, int, Gate]]]:
+    """serve(**HTTPServer kwargs) -> (server, port, gate), on the route under test."""
     servers: List[tornado.httpserver.HTTPServer] = []
     gates: List[Gate] = []
 
-    def start() -> Tuple[tornado.httpserver.HTTPServer, int, Gate]:
+    def start(**kwargs: Any) -> Tuple[tornado.httpserver.HTTPServer, int, Gate]:
         gate = Gate()
         server_class = (
             tornado_h1alt.HTTPServer if route == "subclass" else tornado.httpserver.HTTPServer
         )
-        server = server_class(_app(gate))
+        server = server_class(_app(gate), **kwargs)
         sock, port = bind_unused_port()
         server.add_socket(sock)
         servers.append(server)
@@ -238,6 +241,33 @@ async def test_a_request_still_in_the_socket_is_served(serve: Any) -> None:
     assert response.header("Connection") == "close"
     assert await _guard(draining) == DrainSummary(drained=1, closed_idle=0, forced=0, detached=0)
     assert gate.handled == ["/a", "/b"]
+
+
+async def test_over_tls_idle_connections_close_and_unread_requests_are_served(
+    serve: Any,
+) -> None:
+    # Under TLS "arrived" includes records still encrypted in the socket.
+    server, port, gate = serve(ssl_options=server_ssl_context())
+    client_context = ssl.create_default_context()
+    client_context.check_hostname = False
+    client_context.verify_mode = ssl.CERT_NONE
+    if tornado.version_info < (6, 0):
+        client_context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    idle, busy = [
+        await SSLIOStream(socket.socket(), ssl_options=client_context).connect(("127.0.0.1", port))
+        for _ in range(2)
+    ]
+    for stream in (idle, busy):
+        await stream.write(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        await read_response(stream)
+    written = busy.write(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert written.done()
+    draining = _start_drain(server, timeout=LONG)
+
+    assert await _closed_by_server(idle) == b""
+    (response,) = parse_responses(await _closed_by_server(busy))
+    assert (response.status, response.header("Connection")) == (200, "close")
+    assert await _guard(draining) == DrainSummary(drained=1, closed_idle=1, forced=0, detached=0)
 
 
 # -- in flight ------------------------------------------------------------------
