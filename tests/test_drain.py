@@ -234,13 +234,36 @@ async def test_a_request_still_in_the_socket_is_served(serve: Any) -> None:
     written = stream.write(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
     assert written.done()  # in the kernel already (a small write on loopback)
     assert not _holds_partial_head(server)
-    draining = _start_drain(server, timeout=LONG)  # runs up to its first wait now
+    # The drain's task starts at the IOLoop's next turn, ahead of the
+    # socket events that turn finds.
+    draining = _start_drain(server, timeout=LONG)
 
     (response,) = parse_responses(await _closed_by_server(stream))
     assert (response.status, response.body) == (200, b"hello")
     assert response.header("Connection") == "close"
     assert await _guard(draining) == DrainSummary(drained=1, closed_idle=0, forced=0, detached=0)
     assert gate.handled == ["/a", "/b"]
+
+
+async def test_connections_waiting_in_the_listen_queue_are_taken_not_reset(serve: Any) -> None:
+    # Connected (the kernel completed the handshake) but not yet accepted:
+    # the IOLoop has not run since.  Closing the listening socket would
+    # reset both; the drain accepts them first.
+    server, port, gate = serve()
+    with_request = socket.create_connection(("127.0.0.1", port))
+    with_request.sendall(b"GET /queued HTTP/1.1\r\nHost: x\r\n\r\n")
+    without = socket.create_connection(("127.0.0.1", port))
+    # The drain's task starts at the IOLoop's next turn, ahead of the
+    # socket events that turn finds.
+    draining = _start_drain(server, timeout=LONG)
+
+    answered, silent = IOStream(with_request), IOStream(without)
+    (response,) = parse_responses(await _closed_by_server(answered))
+    assert (response.status, response.body) == (200, b"hello")
+    assert response.header("Connection") == "close"
+    assert await _closed_by_server(silent) == b""  # a clean close, not a reset
+    assert await _guard(draining) == DrainSummary(drained=1, closed_idle=1, forced=0, detached=0)
+    assert gate.handled == ["/queued"]
 
 
 async def test_over_tls_idle_connections_close_and_unread_requests_are_served(
@@ -280,6 +303,7 @@ async def test_a_request_in_flight_finishes_with_connection_close(serve: Any) ->
     await _guard(gate.entered)
 
     draining = _start_drain(server, timeout=LONG)
+    await _guard(_until(lambda: server._stopped))
     assert await _refused(port)  # already refusing while the request runs
     assert not draining.done()
     gate.open()

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, List, Optional, Sequence, Set
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Set
 
 import tornado.httpserver
 from tornado import gen, iostream
@@ -33,6 +34,10 @@ __all__ = ["DrainSummary", "drain", "drain_on_signal"]
 # closed (an IOStream has no "closed" future, and their close callback
 # belongs to their new owner).
 DETACHED_POLL_SECONDS = 0.05
+
+# The most connections a drain takes from each listening socket's queue
+# (Tornado's accept handler takes at most its listen backlog per turn too).
+ACCEPT_LIMIT = 128
 
 DetachedHook = Callable[[iostream.IOStream], Optional[Awaitable[Any]]]
 
@@ -64,7 +69,9 @@ async def drain(
     or any HTTPServer created after `tornado_h1alt.install`); otherwise
     TypeError, before anything is stopped.
 
-    - New connections are refused: each server stops listening at once.
+    - New connections are refused: each server stops listening at once
+      (after taking the connections already waiting in its listen queue,
+      which closing the socket would reset).
     - An idle keep-alive connection closes at once; one whose next request
       has begun to arrive is served, as below.
     - A request in flight finishes; its response says ``Connection: close``
@@ -188,6 +195,7 @@ class _Drain:
         ours: List[HTTP1ServerConnection] = []
         others: List[Any] = []  # made before a late install(): Tornado's engine
         for server in self._servers:
+            _accept_waiting(server)
             server.stop()  # closes the listening sockets: new connections are refused
             found: List[Any] = list(server._connections)
             for each in found:
@@ -261,6 +269,29 @@ class _Drain:
                 future_add_done_callback(future, _log_hook_failure)
                 waits.add(future)
         return waits
+
+
+def _accept_waiting(server: tornado.httpserver.HTTPServer) -> None:
+    """Accept the connections the kernel has completed but the server has
+    not accepted yet, as its accept handler would on the IOLoop's next turn.
+
+    Closing a listening socket resets the connections in its queue, and
+    their clients may have sent a request already; accepted, they are
+    drained like the others (served if their request has begun to arrive).
+    At most ACCEPT_LIMIT per socket: a flood must not hold the drain up.
+    """
+    sockets: Dict[int, socket.socket] = getattr(server, "_sockets", {})
+    for sock in list(sockets.values()):
+        for _ in range(ACCEPT_LIMIT):
+            try:
+                connection, address = sock.accept()
+            except BlockingIOError:
+                break  # none left
+            except ConnectionAbortedError:
+                continue  # closed while still queued
+            except OSError:
+                break
+            server._handle_connection(connection, address)
 
 
 def _serving_done(connection: Any) -> bool:
