@@ -171,6 +171,16 @@ async def _refused(port: int) -> bool:
     return False
 
 
+async def _in_flight(
+    port: int, gate: Gate, request: bytes = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+) -> IOStream:
+    """A connection whose ``request`` (for /slow) the application is handling."""
+    stream = await connect(port)
+    await stream.write(request)
+    await _guard(gate.entered)
+    return stream
+
+
 # -- idle and arriving ------------------------------------------------------------
 
 
@@ -298,9 +308,7 @@ async def test_over_tls_idle_connections_close_and_unread_requests_are_served(
 
 async def test_a_request_in_flight_finishes_with_connection_close(serve: Any) -> None:
     server, port, gate = serve()
-    stream = await connect(port)
-    await stream.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-    await _guard(gate.entered)
+    stream = await _in_flight(port, gate)
 
     draining = _start_drain(server, timeout=LONG)
     await _guard(_until(lambda: server._stopped))
@@ -318,9 +326,7 @@ async def test_a_request_in_flight_finishes_with_connection_close(serve: Any) ->
 
 async def test_an_http10_keep_alive_request_in_flight_is_not_kept_alive(serve: Any) -> None:
     server, port, gate = serve()
-    stream = await connect(port)
-    await stream.write(b"GET /slow HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-    await _guard(gate.entered)
+    stream = await _in_flight(port, gate, b"GET /slow HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
     draining = _start_drain(server, timeout=LONG)
     gate.open()
     await _guard(draining)
@@ -335,9 +341,7 @@ async def test_a_response_begun_before_the_drain_completes_and_the_connection_cl
     # Its head went out saying nothing of a close; the close after its end
     # is what tells the client (as any server's idle close would).
     server, port, gate = serve()
-    stream = await connect(port)
-    await stream.write(b"GET /slow?stream=1 HTTP/1.1\r\nHost: x\r\n\r\n")
-    await _guard(gate.entered)
+    stream = await _in_flight(port, gate, b"GET /slow?stream=1 HTTP/1.1\r\nHost: x\r\n\r\n")
     draining = _start_drain(server, timeout=LONG)
     gate.open()
     summary = await _guard(draining)
@@ -395,9 +399,7 @@ async def test_idle_and_busy_connections_in_one_drain(serve: Any) -> None:
 
 async def test_what_is_left_at_the_deadline_is_closed(serve: Any) -> None:
     server, port, gate = serve()
-    stream = await connect(port)
-    await stream.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-    await _guard(gate.entered)
+    stream = await _in_flight(port, gate)
 
     summary = await _guard(_start_drain(server, timeout=0.1))
 
@@ -552,16 +554,21 @@ async def test_connections_made_before_a_late_install_are_closed_at_the_deadline
 # -- on a signal ------------------------------------------------------------------------
 
 
+async def _drain_on_a_signal(server: Any) -> Future[DrainSummary]:
+    """drain_on_signal(server) on SIGUSR1, and the signal sent: once it
+    returns the drain has begun."""
+    done = tornado_h1alt.drain_on_signal(server, timeout=LONG, signals=[signal.SIGUSR1])
+    os.kill(os.getpid(), signal.SIGUSR1)
+    await _guard(_until(lambda: server._stopped))
+    return done
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX signals")
 async def test_a_signal_starts_the_drain_and_resolves_with_its_summary(serve: Any) -> None:
     server, port, gate = serve()
-    stream = await connect(port)
-    await stream.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-    await _guard(gate.entered)
+    stream = await _in_flight(port, gate)
 
-    done = tornado_h1alt.drain_on_signal(server, timeout=LONG, signals=[signal.SIGUSR1])
-    os.kill(os.getpid(), signal.SIGUSR1)
-    await _guard(_until(lambda: server._stopped))  # the signal's drain has begun
+    done = await _drain_on_a_signal(server)
     assert await _refused(port)
     assert not done.done()
     gate.open()
@@ -574,13 +581,9 @@ async def test_a_signal_starts_the_drain_and_resolves_with_its_summary(serve: An
 @pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX signals")
 async def test_a_second_signal_closes_what_is_left_at_once(serve: Any) -> None:
     server, port, gate = serve()
-    stream = await connect(port)
-    await stream.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-    await _guard(gate.entered)
+    stream = await _in_flight(port, gate)
 
-    done = tornado_h1alt.drain_on_signal(server, timeout=LONG, signals=[signal.SIGUSR1])
-    os.kill(os.getpid(), signal.SIGUSR1)
-    await _guard(_until(lambda: server._stopped))  # the signal's drain has begun
+    done = await _drain_on_a_signal(server)
     os.kill(os.getpid(), signal.SIGUSR1)
     summary = await _guard(done)
     assert summary == DrainSummary(drained=0, closed_idle=0, forced=1, detached=0)

@@ -66,7 +66,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
         run = lambda: runpy.run_path(path, run_name="__main__")  # noqa: E731
         # As `python path/to/app.py`: the script's directory first on the
-        # path (sibling modules import), argv[0] as given.
+        # path (sibling modules import); run_path makes argv[0] the
+        # script's absolute path.
         sys.argv = [script] + rest
         sys.path[0] = os.path.dirname(path)
     activate_children()
