@@ -105,8 +105,10 @@ def drain_on_signal(
     ``await tornado_h1alt.drain_on_signal(server)`` and exits when drained.
     A program that runs ``IOLoop.current().start()`` passes
     ``stop_loop=True`` instead: the loop stops once drained.  A second
-    signal during the drain closes what is left at once.  Call it on the
-    IOLoop's thread (signal handlers belong to the main thread).
+    signal during the drain closes what is left at once; later ones do
+    nothing.  The handlers replace any the program had for ``signals``.
+    Call it on the IOLoop's thread (signal handlers belong to the main
+    thread).
     """
     _check_engine(servers)
     io_loop = IOLoop.current()
@@ -133,8 +135,9 @@ def drain_on_signal(
 
     def on_signal() -> None:
         if running:
-            gen_log.info("Second signal: closing the remaining connections now")
-            running[0].force()
+            if not done.done():
+                gen_log.info("Second signal: closing the remaining connections now")
+                running[0].force()
             return
         gen_log.info("Signal received: draining (at most %s s)", timeout)
         running.append(_Drain(servers, timeout, on_detached))
