@@ -216,9 +216,7 @@ class _Drain:
         for connection in ours:
             connection.start_draining()
         detached = [stream for server in self._servers for stream in detached_streams(server)]
-        waits: List[Future[Any]] = [c.serving for c in ours if c.serving is not None]
-        # Tornado's connections keep the same future (not a public name).
-        waits.extend(o._serving_future for o in others if o._serving_future is not None)
+        waits = [f for f in map(_serving, ours + others) if f is not None]
         if self._on_detached is not None:
             waits.extend(self._call_hook(self._on_detached, detached))
         # (gather() is never cancelled: that would cancel the serving loops.)
@@ -240,13 +238,12 @@ class _Drain:
         closed_idle = sum(1 for c in ours if c.closed_idle)
         forced = 0
         for connection in ours:
-            serving = connection.serving
-            if not connection.closed_idle and serving is not None and not serving.done():
+            if not connection.closed_idle and _still_serving(connection):
                 forced += 1
                 connection.stream.close()
         drained = len(ours) - closed_idle - forced
         for other in others:
-            if not _serving_done(other):
+            if _still_serving(other):
                 forced += 1
                 await other.close()
         if waits_for_detached:
@@ -297,9 +294,16 @@ def _accept_waiting(server: tornado.httpserver.HTTPServer) -> None:
             server._handle_connection(connection, address)
 
 
-def _serving_done(connection: Any) -> bool:
-    serving = getattr(connection, "_serving_future", None)
-    return serving is not None and serving.done()
+def _serving(connection: Any) -> Optional[Future[None]]:
+    """A server connection's serving loop (ours and Tornado's keep it under
+    this name), done once the connection is over."""
+    future: Optional[Future[None]] = getattr(connection, "_serving_future", None)
+    return future
+
+
+def _still_serving(connection: Any) -> bool:
+    serving = _serving(connection)
+    return serving is not None and not serving.done()
 
 
 def _log_hook_failure(future: Future[Any]) -> None:

@@ -100,13 +100,6 @@ class HTTP1ServerConnection:
         self.closed_idle = True
         self.stream.close()
 
-    @property
-    def serving(self) -> Optional[Future[None]]:
-        """The serving loop's future: done once the connection has closed
-        (or been detached) and the loop has exited; None before
-        `start_serving`."""
-        return self._serving_future
-
     def _on_detached(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         self.detached = True
         try:
