@@ -226,12 +226,7 @@ class PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
         # (TCP_NODELAY was set when the pool opened the stream.)
         self._exchange = ExchangeConnection(
             stream,
-            connection_params(
-                max_header_size=self.max_header_size,
-                max_body_size=self.max_body_size,
-                decompress=bool(self.request.decompress_response),
-                keep_alive=True,
-            ),
+            connection_params(self, keep_alive=True),
             self._sockaddr,
             self._on_response_read,
         )

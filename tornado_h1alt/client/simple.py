@@ -4,7 +4,7 @@ per-request logic, with our `.HTTP1Connection` under it."""
 from __future__ import annotations
 
 import weakref
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import tornado.simple_httpclient
 from tornado.iostream import IOStream
@@ -19,18 +19,15 @@ __all__ = ["SimpleAsyncHTTPClient", "connection_params"]
 
 
 def connection_params(
-    *,
-    max_header_size: Optional[int],
-    max_body_size: Optional[int],
-    decompress: bool,
-    keep_alive: bool,
+    request_connection: tornado.simple_httpclient._HTTPConnection, *, keep_alive: bool
 ) -> HTTP1ConnectionParameters:
-    """The HTTP1Connection parameters for one of simple_httpclient's requests."""
+    """The HTTP1Connection parameters for one of simple_httpclient's requests
+    (``request_connection``: its per-request object, ours or the pooled one)."""
     return HTTP1ConnectionParameters(
         no_keep_alive=not keep_alive,
-        max_header_size=max_header_size,
-        max_body_size=max_body_size,
-        decompress=decompress,
+        max_header_size=request_connection.max_header_size,
+        max_body_size=request_connection.max_body_size,
+        decompress=bool(request_connection.request.decompress_response),
     )
 
 
@@ -42,12 +39,7 @@ class _HTTPConnection(tornado.simple_httpclient._HTTPConnection):
         return HTTP1Connection(
             stream,
             True,
-            connection_params(
-                max_header_size=self.max_header_size,
-                max_body_size=self.max_body_size,
-                decompress=bool(self.request.decompress_response),
-                keep_alive=False,
-            ),
+            connection_params(self, keep_alive=False),
             self._sockaddr,
         )
 
