@@ -3,15 +3,78 @@
 `Exchange` is the entry point: one request and its response, seen from the
 client or the server, with every protocol rule of the exchange.  The other
 modules are its parts, each with one job (see the README's Layout section).
+
+Two builds of these same modules exist: pure Python, the reference, and the
+compiled one (mypyc, built by ``hatch_build.py`` into ``_compiled/``).
+`BUILD` says which one is running.  The compiled modules are used when they
+were built for this Python from exactly these sources (a digest of the
+sources is checked) and ``TORNADO_H1ALT_NO_EXTENSIONS`` is not set to a
+non-empty value.
 """
 
 from __future__ import annotations
 
-from .errors import OutputError, ProtocolError
-from .events import ConnectionClosed, Data, EndOfMessage, Event, Head, RequestHead, ResponseHead
-from .exchange import Exchange
+import hashlib
+import os
+import sys
+import sysconfig
+import warnings
+from importlib.machinery import ExtensionFileLoader
+from typing import List
+
+NO_EXTENSIONS = "TORNADO_H1ALT_NO_EXTENSIONS"
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_COMPILED = os.path.join(_HERE, "_compiled")
+
+
+def _compiled_build_matches() -> bool:
+    """Whether ``_compiled/`` holds a build of these very sources for this
+    interpreter (its digest file is written by ``hatch_build.py``); warns
+    when it holds one of other sources, e.g. after an edit of the core."""
+    digest_path = os.path.join(
+        _COMPILED, "sources" + str(sysconfig.get_config_var("EXT_SUFFIX")) + ".sha256"
+    )
+    try:
+        with open(digest_path) as f:
+            expected = f.read().strip()
+    except OSError:
+        return False
+    digest = hashlib.sha256()
+    names: List[str] = sorted(n for n in os.listdir(_HERE) if n.endswith(".py"))
+    for name in names:
+        if name == "__init__.py":
+            continue
+        digest.update(("tornado_h1alt/h1/" + name).encode() + b"\0")
+        with open(os.path.join(_HERE, name), "rb") as f:
+            digest.update(f.read() + b"\0")
+    if digest.hexdigest() == expected:
+        return True
+    warnings.warn(
+        "tornado_h1alt: the compiled core in %s was built from other sources than"
+        " these; running the pure-Python core (rebuild it: python hatch_build.py)" % _COMPILED,
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return False
+
+
+if not os.environ.get(NO_EXTENSIONS) and _compiled_build_matches():
+    # The compiled modules shadow the sources of the same name.
+    __path__.insert(0, _COMPILED)
+
+from .errors import OutputError, ProtocolError  # noqa: E402 (after the path choice)
+from .events import ConnectionClosed, Data, EndOfMessage, Event, Head, RequestHead, ResponseHead  # noqa: E402, E501
+from .exchange import Exchange  # noqa: E402
+
+#: "compiled" when the core runs as mypyc-compiled code, else "pure".
+BUILD = (
+    "compiled"
+    if isinstance(sys.modules[Exchange.__module__].__loader__, ExtensionFileLoader)
+    else "pure"
+)
 
 __all__ = [
+    "BUILD",
     "ConnectionClosed",
     "Data",
     "EndOfMessage",

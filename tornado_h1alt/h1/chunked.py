@@ -19,7 +19,7 @@ phases, which read it or refuse it.
 from __future__ import annotations
 
 import re
-from typing import Optional, Union
+from typing import Final, Optional, Union
 
 from . import abnf
 from .buffer import ReceiveBuffer
@@ -63,11 +63,11 @@ def chunk_size(line: bytes) -> int:
 
 
 class _Phase:
-    SIZE = "size"  # a chunk-size line
-    DATA = "data"  # a chunk's data
-    DATA_END = "data-end"  # the CRLF after a chunk's data
-    TRAILER = "trailer"  # the trailer section, line by line
-    DONE = "done"
+    SIZE: Final = "size"  # a chunk-size line
+    DATA: Final = "data"  # a chunk's data
+    DATA_END: Final = "data-end"  # the CRLF after a chunk's data
+    TRAILER: Final = "trailer"  # the trailer section, line by line
+    DONE: Final = "done"
 
 
 class ChunkedReader(BodyReader):

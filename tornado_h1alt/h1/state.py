@@ -14,32 +14,32 @@ Enum member costs a Python-level call each time.
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Final
 
 __all__ = ["Side", "State", "Transition", "TRANSITIONS", "ExchangeState", "InvalidTransition"]
 
 
 class Side:
-    READ = "read"
-    WRITE = "write"
+    READ: Final = "read"
+    WRITE: Final = "write"
 
 
 class State:
-    IDLE = "idle"  # nothing of the message seen (read) or sent (write) yet
-    HEADERS = "headers"  # read: the head is being handled; detach is allowed
-    BODY = "body"  # the body is being read / written
-    DONE = "done"  # the whole message has been read / written
-    DETACHED = "detached"  # the stream was handed to someone else (websockets)
-    CLOSED = "closed"  # the connection is gone
+    IDLE: Final = "idle"  # nothing of the message seen (read) or sent (write) yet
+    HEADERS: Final = "headers"  # read: the head is being handled; detach is allowed
+    BODY: Final = "body"  # the body is being read / written
+    DONE: Final = "done"  # the whole message has been read / written
+    DETACHED: Final = "detached"  # the stream was handed to someone else (websockets)
+    CLOSED: Final = "closed"  # the connection is gone
 
 
 class Transition:
-    HEAD = "head"  # read: a head arrived; write: our head was sent
-    INTERIM = "interim"  # read: the head was a 1xx response; another head follows
-    BODY = "body"  # read: the head has been handled, the body follows
-    END = "end"  # the message is complete
-    DETACH = "detach"
-    CLOSE = "close"
+    HEAD: Final = "head"  # read: a head arrived; write: our head was sent
+    INTERIM: Final = "interim"  # read: the head was a 1xx response; another head follows
+    BODY: Final = "body"  # read: the head has been handled, the body follows
+    END: Final = "end"  # the message is complete
+    DETACH: Final = "detach"
+    CLOSE: Final = "close"
 
 
 # side -> state -> transition -> new state
