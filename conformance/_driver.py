@@ -458,7 +458,9 @@ def prepare_subclass() -> Dict[str, Any]:
 def engine_report(mode: str, prepared: Dict[str, Any]) -> Dict[str, Any]:
     """Summarise, after the run, whether the engine really was in use."""
     counters = prepared.get("counters", {})
+    engine = sys.modules.get("tornado_h1alt")
     report: Dict[str, Any] = {
+        "build": getattr(engine, "BUILD", None),  # the build the swapped engine ran
         "connections": {name: counter.count for name, counter in sorted(counters.items())},
         "after_run": _swap_points(),
         "configured": _configured_classes(),

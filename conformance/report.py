@@ -18,9 +18,9 @@ _CATEGORIES = ("regressions", "deviations", "improvements", "flaky")
 _MESSAGE_LIMIT = 200
 
 
-def cell_key(cell: Mapping[str, Any]) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
-    """Sort key: Tornado version, then Python version, numerically."""
-    return version_tuple(cell["tornado"]), version_tuple(cell["python"])
+def cell_key(cell: Mapping[str, Any]) -> Tuple[Tuple[int, ...], Tuple[int, ...], str]:
+    """Sort key: Tornado version, then Python version, numerically, then the build."""
+    return version_tuple(cell["tornado"]), version_tuple(cell["python"]), cell.get("build", "pure")
 
 
 def sorted_cells(cells: Iterable[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
@@ -58,6 +58,7 @@ def cell_summary(cell: Mapping[str, Any]) -> Dict[str, Any]:
     summary: Dict[str, Any] = {
         "tornado": cell["tornado"],
         "python": cell["python"],
+        "build": cell.get("build", "pure"),
         "tests": stock.get("tests"),
         "ok": {mode: _ok_count(cell, mode) for mode in present},
         "exit_code": {mode: data.get("exit_code") for mode, data in present.items()},
@@ -140,7 +141,12 @@ def _entry_line(entry: Mapping[str, Any], extra: str = "") -> str:
 
 
 def _cell_section(cell: Mapping[str, Any]) -> List[str]:
-    lines = ["## Tornado {}, Python {}".format(cell["tornado"], cell["python"]), ""]
+    lines = [
+        "## Tornado {}, Python {}, {} build".format(
+            cell["tornado"], cell["python"], cell.get("build", "pure")
+        ),
+        "",
+    ]
     for mode in MODES:
         summary = _mode(cell, mode)
         if summary is None:
@@ -264,16 +270,17 @@ def render_markdown(cells: Iterable[Mapping[str, Any]]) -> str:
         lines += ["No results yet: run `python -m conformance run`.", ""]
         return "\n".join(lines)
     lines += [
-        "| Tornado | Python | Tests | Stock ok | Install ok | Subclass ok "
+        "| Tornado | Python | Build | Tests | Stock ok | Install ok | Subclass ok "
         "| Regressions | Deviations | Improvements | Flaky |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for cell in ordered:
         stock = _mode(cell, "stock") or {}
         lines.append(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
                 cell["tornado"],
                 cell["python"],
+                cell.get("build", "pure"),
                 _number(stock.get("tests")),
                 _ok_cell(cell, "stock"),
                 _ok_cell(cell, "install"),

@@ -64,9 +64,19 @@ def needs_seclevel0(tornado_version: str) -> bool:
     return compare.version_tuple(tornado_version) < (6,)
 
 
-def cell_name(tornado_version: str, python_version: str) -> str:
-    """The file stem of a cell, e.g. ``tornado-6.6.1-py3.11``."""
-    return f"tornado-{tornado_version}-py{python_version}"
+def cell_name(tornado_version: str, python_version: str, build: str = "compiled") -> str:
+    """The file stem of a cell, e.g. ``tornado-6.6.1-py3.11``; a cell of the
+    pure-Python build ends in ``-pure``."""
+    suffix = "" if build == "compiled" else "-" + build
+    return f"tornado-{tornado_version}-py{python_version}{suffix}"
+
+
+def active_build() -> str:
+    """The build of tornado_h1alt this environment runs ("compiled" or
+    "pure"); the drivers inherit the environment that chooses it."""
+    import tornado_h1alt
+
+    return tornado_h1alt.BUILD
 
 
 def load_deviations(path: str = DEVIATIONS_FILE) -> List[Dict[str, Any]]:
@@ -286,8 +296,9 @@ class CellRun:
 
         self.tornado_version = tornado.version
         self.python_version = "{}.{}".format(*sys.version_info[:2])
-        self.name = cell_name(self.tornado_version, self.python_version)
-        self.tag = f"[tornado {self.tornado_version} / py{self.python_version}]"
+        self.build = active_build()
+        self.name = cell_name(self.tornado_version, self.python_version, self.build)
+        self.tag = f"[tornado {self.tornado_version} / py{self.python_version} / {self.build}]"
         self.modes = list(modes)
         self.jobs = max(1, jobs)
         self.timeout = timeout
@@ -460,6 +471,7 @@ class CellRun:
             "tornado": self.tornado_version,
             "python": self.python_version,
             "python_full": ".".join(str(part) for part in sys.version_info[:3]),
+            "build": self.build,
             "platform": sys.platform,
             "openssl_seclevel0": needs_seclevel0(self.tornado_version),
             "modes": {mode: mode_summary(results[mode]) for mode in self.modes},

@@ -329,6 +329,8 @@ def test_seclevel0_only_before_tornado_6() -> None:
     assert not runner.needs_seclevel0("6.0.4")
     assert "@SECLEVEL=0" in runner.OPENSSL_SECLEVEL0_CONF
     assert runner.cell_name("5.1.1", "3.8") == "tornado-5.1.1-py3.8"
+    assert runner.cell_name("5.1.1", "3.8", "compiled") == "tornado-5.1.1-py3.8"
+    assert runner.cell_name("5.1.1", "3.8", "pure") == "tornado-5.1.1-py3.8-pure"
 
 
 def test_mode_summary_counts_and_keeps_failures_only() -> None:
@@ -411,7 +413,8 @@ def test_report_has_no_elapsed_times() -> None:
 def test_report_lists_regressions_and_improvements_with_messages() -> None:
     text = report.render_markdown([make_cell("6.6.1", "3.11")])
     row = [line for line in text.splitlines() if line.startswith("| 6.6.1")][0]
-    assert row.split(" | ")[6:] == ["1 / —", "0 / —", "1 / —", "0 / — |"]
+    assert row.split(" | ")[7:] == ["1 / —", "0 / —", "1 / —", "0 / — |"]
+    assert row.split(" | ")[2] == "pure"  # a cell from before builds were recorded
     assert "### Regressions (install)" in text
     assert f"`{T2}` (pass → fail): boom in {T2}" in text
     assert "### Improvements (install)" in text

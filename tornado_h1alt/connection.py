@@ -147,21 +147,23 @@ class HTTP1Connection(httputil.HTTPConnection):
         self.context = context
         self.no_keep_alive = params.no_keep_alive
         # The delegate may change these for its own message, so they are
-        # copied rather than read from params each time.
-        self._max_body_size: int = (
+        # copied rather than read from params each time.  Limits go to the
+        # core as int and flags as bool: Tornado's own parameters and programs
+        # may give floats or None, which the compiled core would refuse.
+        self._max_body_size = int(
             params.max_body_size if params.max_body_size is not None else stream.max_buffer_size
         )
         self._body_timeout = params.body_timeout
         self._head_timer = head_timer
         self._output_batch = output_batch
         self._exchange = Exchange(
-            is_client,
-            max_header_size=params.max_header_size or DEFAULT_MAX_HEADER_SIZE,
-            chunk_size=params.chunk_size or DEFAULT_CHUNK_SIZE,
+            bool(is_client),
+            max_header_size=int(params.max_header_size or DEFAULT_MAX_HEADER_SIZE),
+            chunk_size=int(params.chunk_size or DEFAULT_CHUNK_SIZE),
             # Chunk boundaries are not the application's business from 6.6
             # on (see compat.COALESCES_BODY_PIECES).
             coalesce_chunks=COALESCED_CHUNKS if compat.COALESCES_BODY_PIECES else 0,
-            no_keep_alive=params.no_keep_alive,
+            no_keep_alive=bool(params.no_keep_alive),
         )
         # A server answers an oversized head or line with 414/431/400; a
         # client keeps Tornado's contract (IOStream's UnsatisfiableReadError).
@@ -596,7 +598,7 @@ class HTTP1Connection(httputil.HTTPConnection):
 
         Overrides the value from `.HTTP1ConnectionParameters`.
         """
-        self._max_body_size = max_body_size
+        self._max_body_size = int(max_body_size)
 
     # -- writing -----------------------------------------------------------------
 
@@ -627,6 +629,10 @@ class HTTP1Connection(httputil.HTTPConnection):
         return self._write_bytes(data, callback)
 
     def _frame(self, chunk: bytes) -> bytes:
+        if type(chunk) is not bytes:
+            # Applications also write bytearray and memoryview; the core
+            # (whose compiled build checks its annotations) takes bytes.
+            chunk = bytes(chunk)
         try:
             return self._exchange.send_data(chunk)
         except OutputError as error:

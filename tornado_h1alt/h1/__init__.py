@@ -61,6 +61,10 @@ def _compiled_build_matches() -> bool:
 if not os.environ.get(NO_EXTENSIONS) and _compiled_build_matches():
     # The compiled modules shadow the sources of the same name.
     __path__.insert(0, _COMPILED)
+    # mypyc before 1.15 (the one Python 3.8 has) finds its shared library
+    # by attribute from the top package, and the import system sets this
+    # attribute only once this package has been imported.
+    sys.modules[__name__.rpartition(".")[0]].h1 = sys.modules[__name__]  # type: ignore[attr-defined]
 
 from .errors import OutputError, ProtocolError  # noqa: E402 (after the path choice)
 from .events import ConnectionClosed, Data, EndOfMessage, Event, Head, RequestHead, ResponseHead  # noqa: E402, E501

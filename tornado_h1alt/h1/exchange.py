@@ -186,7 +186,7 @@ class Exchange:
             event = self._body.read(self.buffer)
             if event is None:
                 return None
-            if event.__class__ is Data:
+            if isinstance(event, Data):
                 body = self._body
                 work = len(event.data)
                 if body.chunks_read != self._chunks_counted:
@@ -204,12 +204,12 @@ class Exchange:
 
     def _next_head(self) -> Optional[Union[Head, ConnectionClosed]]:
         event = self._head_reader.read(self.buffer, self.request_method)
-        if event is None or event.__class__ is ConnectionClosed:
+        if event is None or isinstance(event, ConnectionClosed):
             return event
-        head: Head = event  # type: ignore[assignment]
+        head: Head = event
         if self._no_keep_alive or not head.keep_alive:
             self.keep_alive = False
-        if head.__class__ is RequestHead:
+        if isinstance(head, RequestHead):
             self.request_method = head.method
             self._keep_alive_requested = head.version < (1, 1) and head.keep_alive
         self.state.process(Side.READ, Transition.HEAD)
@@ -231,7 +231,7 @@ class Exchange:
             assert self.state.read is State.DETACHED or self.state.read is State.CLOSED
             return None
         assert head is not None
-        if head.__class__ is ResponseHead and head.interim:
+        if isinstance(head, ResponseHead) and head.interim:
             self._interim_responses += 1
             if self._interim_responses > MAX_INTERIM_RESPONSES:
                 raise ProtocolError("Too many 1xx responses")
@@ -288,7 +288,7 @@ class Exchange:
     @property
     def reads_chunked(self) -> bool:
         """Whether the body being read is chunked (see `widen`)."""
-        return self._body.__class__ is ChunkedReader
+        return isinstance(self._body, ChunkedReader)
 
     @property
     def trailing_data(self) -> bytes:
@@ -320,7 +320,7 @@ class Exchange:
         """``want``, or a wider read that takes all that `readable_from` vouches
         for.  Small chunks arrive many to a segment; reading them one at a
         time costs a read each."""
-        if want.__class__ is not ReadBytes or end - start <= want.size:
+        if not isinstance(want, ReadBytes) or end - start <= want.size:
             return want
         size = self.readable_from(lookahead, start, end)
         return ReadBytes(size) if size > want.size else want
