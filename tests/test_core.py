@@ -1390,3 +1390,30 @@ def test_responses_that_must_not_carry_length_fields(method: str, code: int, kep
     assert b"Transfer-Encoding" not in head and b"X-A: b\r\n" in head
     if method == "CONNECT" and code == 200:
         assert not exchange.keep_alive  # a tunnel from here on
+
+
+@settings(max_examples=3000, deadline=None)
+@given(data=st.binary().map(lambda b: bytes(b"a\r\n"[x % 3] for x in b)), start=st.integers(0, 8))
+def test_head_end_finds_what_the_head_end_pattern_finds(data: bytes, start: int) -> None:
+    # head_end() is the fast form of HEAD_END.search(); over bytes made of
+    # CR, LF and one other byte, they must agree at every start.
+    from tornado_h1alt.h1.readers import HEAD_END, head_end
+
+    match = HEAD_END.search(data, start)
+    assert head_end(data, start) == (None if match is None else match.span())
+
+
+@pytest.mark.parametrize(
+    "data, start, span",
+    [
+        (b"a\n\r\n\n", 0, (1, 4)),  # LF CRLF just before an LF LF
+        (b"a\r\n\r\n", 0, (1, 5)),
+        (b"\r\n\r\n", 1, (1, 4)),  # the CR before the LF is before start
+        (b"a\n\n", 0, (1, 3)),
+        (b"a\r\nb", 0, None),
+    ],
+)
+def test_head_end_cases(data: bytes, start: int, span: object) -> None:
+    from tornado_h1alt.h1.readers import head_end
+
+    assert head_end(data, start) == span

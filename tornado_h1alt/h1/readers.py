@@ -11,7 +11,7 @@ without passing the message's end.
 from __future__ import annotations
 
 import re
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 from . import abnf
 from .buffer import ReceiveBuffer
@@ -32,6 +32,32 @@ __all__ = [
 # The end of the header section: an empty line.  Bare LF is accepted as a
 # line terminator (RFC 9112 2.2), bare CR is not (checked per line).
 HEAD_END = re.compile(b"\r?\n\r?\n")
+
+
+def head_end(data: bytes, start: int) -> Optional[Tuple[int, int]]:
+    """Where the first match of `HEAD_END` in ``data[start:]`` begins and
+    ends, or None.
+
+    Two bytes.find() calls instead of the regex: the regex tries its
+    optional CR at every position, about 5 us on a 600-byte browser head
+    against 0.7 us.  The first match is the one at the first LF followed by
+    LF or CRLF, widened to the CR just before that LF (if at or after
+    ``start``).
+    """
+    lf_lf = data.find(b"\n\n", start)
+    # (an LF CRLF that starts before the LF LF may end up to 2 bytes after it)
+    lf_crlf = data.find(b"\n\r\n", start, None if lf_lf < 0 else lf_lf + 2)
+    if lf_crlf >= 0:
+        at, end = lf_crlf, lf_crlf + 3
+    elif lf_lf >= 0:
+        at, end = lf_lf, lf_lf + 2
+    else:
+        return None
+    if at > start and data[at - 1] == 0x0D:
+        at -= 1
+    return at, end
+
+
 # The start of a request line up to its target (RFC 9112 3).
 _REQUEST_LINE_PREFIX = re.compile(rb"%s [\x21-\x7e\x80-\xff]" % abnf.method.pattern.encode())
 
@@ -77,8 +103,8 @@ class HeadReader:
                 break  # the start line (or a lone CR, which the parser refuses)
         self._skipped += start - buffer.pos
         buffer.pos = start
-        match = HEAD_END.search(data, start)
-        if match is None:
+        found = head_end(data, start)
+        if found is None:
             if self._skipped + len(data) - start >= self.max_header_size:
                 # Without its end, the head cannot fit in the limit.
                 raise self._too_large(data, start)
@@ -87,10 +113,11 @@ class HeadReader:
                     return ConnectionClosed()
                 raise ProtocolError("connection closed in the middle of the message head")
             return None
-        if self._skipped + match.end() - start > self.max_header_size:
+        block_end, end = found
+        if self._skipped + end - start > self.max_header_size:
             raise self._too_large(data, start)
-        block = data[start : match.start()]
-        buffer.pos = match.end()
+        block = data[start:block_end]
+        buffer.pos = end
         if not block:
             # Only empty lines so far: keep reading for the real head.
             return self.read(buffer, request_method)
