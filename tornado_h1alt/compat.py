@@ -26,6 +26,7 @@ __all__ = [
     "QUICK_POOLED_EXCHANGE",
     "TIMEOUT_ERRORS",
     "TORNADO_VERSION",
+    "abandon_tls_handshake",
     "error_text",
     "has_buffered_input",
     "headers_from_fields",
@@ -233,3 +234,18 @@ GETADDRINFO_RESOLVERS: Tuple[type, ...] = tuple(
     )
     if hasattr(tornado.netutil, name)
 )
+
+
+# IOStream.start_tls(): from 6.6, cancelling the Future it returns closes the
+# TLS stream it made (and the socket).  Before, cancelling does not close it,
+# and on 5.1 the handshake's end then fails on the cancelled Future (an
+# error in the log), so the handshake is left to end by itself instead.
+_CANCEL_CLOSES_TLS_HANDSHAKE = TORNADO_VERSION >= (6, 6)
+
+
+def abandon_tls_handshake(handshake: asyncio.Future[Any]) -> None:
+    """Stop a `start_tls` handshake nobody waits for any more, where Tornado
+    can (6.6+); otherwise it runs on until the peer answers or closes, and
+    whoever abandoned it closes the stream it yields."""
+    if _CANCEL_CLOSES_TLS_HANDSHAKE:
+        handshake.cancel()

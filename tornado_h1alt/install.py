@@ -3,6 +3,10 @@
 Tornado's modules bind the engine's names at import time
 (``from tornado.http1connection import HTTP1Connection`` in
 simple_httpclient, for example), so each binding is replaced where it lives.
+One method is wrapped in its class: simple_httpclient's ``_HTTPConnection.run``,
+so that its requests go through their proxy (`.proxied`); the websocket
+client subclasses that class when Tornado is imported, so replacing the
+module's name would not reach it.
 Call `install` before servers and clients are created: connections that
 already exist keep the engine they were made with, and `install` warns when
 a server already exists.
@@ -15,9 +19,10 @@ import gc
 import importlib
 import sys
 import warnings
-from typing import Dict, Iterator, Tuple
+from typing import Any, Callable, Dict, Iterator, Tuple
 
 from . import connection, server
+from .client import proxied
 
 __all__ = ["install", "installed", "is_installed", "uninstall"]
 
@@ -35,13 +40,22 @@ _REPLACEMENTS: Dict[Tuple[str, str], object] = {
     ): connection.HTTP1ConnectionParameters,
 }
 
+# (module, class, method) -> what wraps the original method
+_WRAPPED_METHODS: Dict[Tuple[str, str, str], Callable[[Any], Any]] = {
+    # HTTPRequest's proxy options, which run() refuses, honoured.
+    ("tornado.simple_httpclient", "_HTTPConnection", "run"): proxied.through_proxy,
+}
+
 # The originals, saved by the first install() and emptied by uninstall().
 _originals: Dict[Tuple[str, str], object] = {}
+_original_methods: Dict[Tuple[str, str, str], object] = {}
 
 
 def install() -> None:
     """Make Tornado's HTTP server and simple client use tornado_h1alt's engine.
 
+    Tornado's simple client (and the websocket client, its subclass) also
+    honours `.HTTPRequest`'s proxy options from then on (see `.proxied`).
     Idempotent: a second call changes nothing.
     """
     if _originals:
@@ -51,6 +65,11 @@ def install() -> None:
         module = importlib.import_module(module_name)
         _originals[(module_name, attribute)] = getattr(module, attribute)
         setattr(module, attribute, replacement)
+    for (module_name, class_name, method), wrap in _WRAPPED_METHODS.items():
+        cls = getattr(importlib.import_module(module_name), class_name)
+        original = cls.__dict__[method]
+        _original_methods[(module_name, class_name, method)] = original
+        setattr(cls, method, wrap(original))
 
 
 def _warn_if_late() -> None:
@@ -83,6 +102,9 @@ def uninstall() -> None:
     for (module_name, attribute), original in _originals.items():
         setattr(importlib.import_module(module_name), attribute, original)
     _originals.clear()
+    for (module_name, class_name, method), original in _original_methods.items():
+        setattr(getattr(importlib.import_module(module_name), class_name), method, original)
+    _original_methods.clear()
 
 
 def is_installed() -> bool:

@@ -7,8 +7,11 @@ Each module has one job: `simple` (the SimpleAsyncHTTPClient subclass),
 connection may be reused or a request retried), `pool` (the pool's
 bookkeeping), `streams` (the pool on real streams), `pooled` (a request on
 simple_httpclient's path over a pooled connection), `quick` (a plain
-request on an idle connection, without simple_httpclient's machinery) and
-`keepalive` (the client itself).
+request on an idle connection, without simple_httpclient's machinery),
+`keepalive` (the client itself), and for HTTP proxies `proxy` (which proxy
+a request takes and what it is told), `tunnel` (connecting through a
+proxy: ``CONNECT``, then TLS to the origin) and `proxied` (the step before
+simple_httpclient's ``run()`` that routes a request through its proxy).
 """
 
 from __future__ import annotations

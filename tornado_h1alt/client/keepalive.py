@@ -60,6 +60,11 @@ class KeepAliveHTTPClient(SimpleAsyncHTTPClient):
     its body is not from a ``body_producer``.  Other requests fail as they
     would with `.SimpleAsyncHTTPClient`.
 
+    Proxies: `.HTTPRequest`'s proxy options, and ``trust_env=True`` for
+    the environment's, as for `.SimpleAsyncHTTPClient`; pooled connections
+    are keyed by the proxy (and its credentials) as well, so a tunnel is
+    reused like a direct connection, by requests to the same origin only.
+
     `pool_stats` counts the connections opened and reused.  Works with
     Tornado 5.1 and 6.0 to 6.6.
     """
@@ -77,6 +82,7 @@ class KeepAliveHTTPClient(SimpleAsyncHTTPClient):
         max_connections_per_host: Optional[int] = None,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         max_requests_per_connection: Optional[int] = None,
+        trust_env: bool = False,
     ) -> None:
         super().initialize(
             max_clients=max_clients,
@@ -86,6 +92,7 @@ class KeepAliveHTTPClient(SimpleAsyncHTTPClient):
             defaults=defaults,
             max_header_size=max_header_size,
             max_body_size=max_body_size,
+            trust_env=trust_env,
         )
         if max_connections is None:
             max_connections = max_clients

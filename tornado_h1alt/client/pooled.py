@@ -33,6 +33,7 @@ from tornado.log import gen_log
 from tornado.tcpclient import TCPClient
 
 from ..connection import HTTP1Connection, HTTP1ConnectionParameters
+from . import proxied
 from .reuse import may_retry
 from .simple import connection_params
 from .streams import Connector, StreamPool, tls_settings, unread_bytes, unverified_client_context
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from .quick import QuickExchange
+    from .tunnel import ProxyRoute
 
 __all__ = ["Attempt", "ExchangeConnection", "PooledHTTPConnection", "StartPooled"]
 
@@ -183,9 +185,13 @@ class PooledHTTPConnection(tornado.simple_httpclient._HTTPConnection):
             # keeps alive by default; the explicit token also asks an
             # HTTP/1.0 server to.
             self.request.headers["Connection"] = "keep-alive"
-        running: Future[None] = gen.convert_yielded(super().run())
+        running: Future[None] = gen.convert_yielded(proxied.start(self, super().run))
         future_add_done_callback(running, lambda _: self._drop_lease())
         return running
+
+    def connect_through_proxy(self, route: ProxyRoute) -> None:
+        """Connect through ``route``, still through the pool (see `.proxied.start`)."""
+        self._connector.route = route
 
     def _finish_quick_exchange(self, quick: QuickExchange) -> None:
         # A response the quick exchange has read (a redirect, usually),

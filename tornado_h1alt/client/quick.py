@@ -39,6 +39,7 @@ from ..h1.exchange import Exchange
 from ..h1.framing import METHODS_WITH_CONTENT
 from ..h1.plan import Want
 from ..streamio import HeadTimer, bytes_at_close, read_for
+from .proxy import environment_proxy
 from .reuse import may_retry, pool_key
 from .streams import PooledStream, StreamPool, tls_settings, unread_bytes
 
@@ -126,8 +127,8 @@ def _is_plain_request(raw: HTTPRequest, defaults: Dict[str, Any]) -> bool:
     all that simple_httpclient would.
 
     Requests with a body producer, streaming or header callbacks,
-    ``Expect: 100-continue``, authentication, a network interface or proxy
-    settings (which simple_httpclient refuses), a body framed by the
+    ``Expect: 100-continue``, authentication, a network interface, proxy
+    settings or a ``Proxy-Authorization`` field, a body framed by the
     caller's own Content-Length or sent chunked, and requests that
     simple_httpclient rejects (an unknown method, a body where none
     belongs) take simple_httpclient's own path.
@@ -138,6 +139,9 @@ def _is_plain_request(raw: HTTPRequest, defaults: Dict[str, Any]) -> bool:
     for name in _FLAGS_FOR_THE_FULL_PATH:
         if _option(raw, defaults, name):
             return False
+    if "Proxy-Authorization" in raw.headers:
+        # For a proxy: the full path sees that it never reaches an origin.
+        return False
     method = raw.method
     body = _option(raw, defaults, "body")
     if body is None and (method in METHODS_WITH_CONTENT or "Content-Length" in raw.headers):
@@ -148,6 +152,15 @@ def _is_plain_request(raw: HTTPRequest, defaults: Dict[str, Any]) -> bool:
     return method in _SUPPORTED_METHODS and (method in ("POST", "PATCH", "PUT")) == (
         body is not None
     )
+
+
+def _environment_proxies(target: _Target) -> bool:
+    """Whether the environment sends a request to ``target`` through a proxy
+    (or names one that cannot be used, which the full path reports)."""
+    try:
+        return environment_proxy(target.scheme, target.host, target.port) is not None
+    except ValueError:
+        return True
 
 
 _SUPPORTED_METHODS = frozenset(tornado.simple_httpclient._HTTPConnection._SUPPORTED_METHODS)
@@ -190,6 +203,8 @@ class QuickExchange:
         url = raw.url
         target = _quick_target(url) if isinstance(url, str) else None
         if target is None or not _is_plain_request(raw, defaults):
+            return False
+        if client.trust_env and _environment_proxies(target):
             return False
         ssl_options: Union[None, Dict[str, Any], ssl.SSLContext] = None
         if target.scheme == "https":

@@ -47,6 +47,10 @@ class PoolKey(NamedTuple):
 
     ``tls`` is None for plain HTTP; otherwise the `ssl.SSLContext` itself
     (compared by identity) or a frozen copy of an ``ssl_options`` dict.
+    ``proxy`` is None for a direct connection; otherwise the proxy route's
+    part (`.ProxyRoute.pool_key`: the proxy with its credentials, and
+    whether the connection is a tunnel), so a connection is shared only by
+    requests to the same origin through the same proxy as the same user.
     """
 
     scheme: str
@@ -56,6 +60,7 @@ class PoolKey(NamedTuple):
     address_family: int
     source_ip: Optional[str]
     source_port: Optional[int]
+    proxy: Hashable = None
 
 
 def _freeze(value: Any) -> Hashable:
@@ -77,8 +82,10 @@ def pool_key(
     address_family: int = socket.AF_UNSPEC,
     source_ip: Optional[str] = None,
     source_port: Optional[int] = None,
+    proxy: Hashable = None,
 ) -> PoolKey:
-    """The pool key for a connection `.TCPClient.connect` would open with these arguments."""
+    """The pool key for a connection `.TCPClient.connect` would open with these
+    arguments (through the proxy route whose `.ProxyRoute.pool_key` is ``proxy``)."""
     tls: Hashable
     if ssl_options is None:
         tls = None
@@ -94,6 +101,7 @@ def pool_key(
         int(address_family),
         source_ip,
         source_port,
+        proxy,
     )
 
 

@@ -13,6 +13,7 @@ from tornado.tcpclient import TCPClient
 
 from .. import compat
 from ..connection import HTTP1Connection, HTTP1ConnectionParameters
+from . import proxied
 from .resolver import AddressLiteralResolver
 
 __all__ = ["SimpleAsyncHTTPClient", "connection_params"]
@@ -32,7 +33,12 @@ def connection_params(
 
 
 class _HTTPConnection(tornado.simple_httpclient._HTTPConnection):
-    """simple_httpclient's per-request logic, on our HTTP1Connection."""
+    """simple_httpclient's per-request logic, on our HTTP1Connection, and
+    through the request's proxy if it has one (see `.proxied`)."""
+
+    def run(self) -> Any:
+        # Not a coroutine of its own: Tornado 5.1's run() is a gen.coroutine.
+        return proxied.start(self, super().run)
 
     def _create_connection(self, stream: IOStream) -> Any:
         stream.set_nodelay(True)
@@ -57,10 +63,19 @@ class SimpleAsyncHTTPClient(tornado.simple_httpclient.SimpleAsyncHTTPClient):
     resolver's thread pool (see `AddressLiteralResolver`).
     ``hostname_mapping`` applies first, as before.  A resolver passed in
     or configured otherwise is used as is.
+
+    And one addition: `.HTTPRequest`'s proxy options (``proxy_host``,
+    ``proxy_port``, ``proxy_username``, ``proxy_password``,
+    ``proxy_auth_mode="basic"``), which Tornado's refuses, are honoured;
+    ``trust_env=True`` (default False) also takes the proxy from the
+    environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
+    ``NO_PROXY``, in upper or lower case) for requests without
+    ``proxy_host``.  See `.proxied`.
     """
 
-    def initialize(self, *args: Any, **kwargs: Any) -> None:
+    def initialize(self, *args: Any, trust_env: bool = False, **kwargs: Any) -> None:
         super().initialize(*args, **kwargs)
+        self.trust_env = trust_env
         if not self.own_resolver:
             return
         resolver = self.resolver

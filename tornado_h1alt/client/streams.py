@@ -9,9 +9,21 @@ for one request's `.TCPClient`, connecting through the pool.
 from __future__ import annotations
 
 import datetime
+import functools
 import socket
 import ssl
-from typing import Any, Awaitable, Callable, Dict, Hashable, NamedTuple, Optional, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    Hashable,
+    NamedTuple,
+    Optional,
+    Tuple,
+    Union,
+)
 
 from tornado import gen, httputil
 from tornado.concurrent import Future
@@ -30,6 +42,9 @@ from .reuse import (
     parse_keep_alive,
     pool_key,
 )
+
+if TYPE_CHECKING:
+    from .tunnel import ProxyRoute
 
 __all__ = [
     "Connector",
@@ -328,11 +343,13 @@ def tls_settings(request: HTTPRequest) -> Hashable:
 
 
 class Connector:
-    """Stands in for the `.TCPClient` of one request: connects through the pool."""
+    """Stands in for the `.TCPClient` of one request: connects through the pool
+    (and, if it has a ``route``, through that proxy route)."""
 
     def __init__(self, pool: StreamPool, fresh: bool) -> None:
         self.pool = pool
         self.fresh = fresh
+        self.route: Optional[ProxyRoute] = None
         self.lease: Optional[PooledStream] = None
         self.reused = False
         # While waiting for the pool: the future of that wait.
@@ -352,11 +369,23 @@ class Connector:
         """`.TCPClient.connect`, answered from the pool when it can be."""
         if isinstance(timeout, datetime.timedelta):
             timeout = timeout.total_seconds()
-        key = pool_key(host, port, ssl_options, af, source_ip, source_port)
+        route = self.route
+        key = pool_key(
+            host,
+            port,
+            ssl_options,
+            af,
+            source_ip,
+            source_port,
+            None if route is None else route.pool_key,
+        )
         tcp_client = self.pool.tcp_client
 
         def open_stream(remaining: Optional[float]) -> Awaitable[IOStream]:
-            return tcp_client.connect(
+            connect: Callable[..., Awaitable[IOStream]] = tcp_client.connect
+            if route is not None:
+                connect = functools.partial(route.connect, tcp_client)
+            return connect(
                 host,
                 port,
                 af=af,
