@@ -231,3 +231,23 @@ def _bind() -> Any:
     sock.listen(16)
     sock.setblocking(False)
     return sock, sock.getsockname()[1]
+
+
+async def test_a_client_with_a_float_body_limit_reads_responses(io_loop: IOLoop) -> None:
+    # max_body_size=1e6 is an easy thing to write; both clients take it.
+    server = HTTPServer(Application([(r"/(\w+)", _OddValues)]))
+    sock, port = _bind()
+    server.add_sockets([sock])
+    clients = [
+        tornado_h1alt.KeepAliveHTTPClient(force_instance=True, max_body_size=1e6),
+        tornado_h1alt.SimpleAsyncHTTPClient(force_instance=True, max_body_size=1e6),
+    ]
+    try:
+        for client in clients:
+            for _ in range(2):  # the second on a pooled connection (quick path)
+                response = await client.fetch("http://127.0.0.1:%d/bytes" % port)
+                assert response.body == b"from bytes"
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()

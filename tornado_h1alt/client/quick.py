@@ -418,7 +418,7 @@ class QuickExchange:
         max_body_size = self.client.max_body_size
         if max_body_size is None:
             max_body_size = pooled.stream.max_buffer_size
-        exchange.max_body_size = max_body_size
+        exchange.max_body_size = int(max_body_size)  # (a float limit too: the core takes int)
         headers = compat.headers_from_fields(head.fields)
         if self._option("decompress_response"):
             self._gzip = GzipBody.for_headers(headers, DEFAULT_CHUNK_SIZE, max_body_size)
