@@ -936,3 +936,48 @@ async def test_header_value_with_a_line_break(
     assert second.error_type == "builtins.ValueError"
     assert len(observed.wire) == 2 and observed.wire[1][2].startswith(b"GET /third ")
     assert observed.connections_opened == 2
+
+
+@pytest.mark.skipif(not QUICK_PATH_EXISTS, reason="no quick path before Tornado 6.0")
+async def test_an_unexpected_error_ends_a_quick_request_at_once(
+    io_loop: IOLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever goes wrong while a response is handled on the quick path ends
+    # the request with that error, rather than leaving it to its timeout.
+    from tornado.web import Application, RequestHandler
+
+    import tornado_h1alt.client.quick as quick_module
+    from tornado_h1alt import HTTPServer as H1HTTPServer
+
+    class Hello(RequestHandler):
+        def get(self) -> None:
+            self.write("hello")
+
+    sock, port = bind_unused_port()
+    server = H1HTTPServer(Application([("/", Hello)]))
+    server.add_sockets([sock])
+    client = KeepAliveHTTPClient(force_instance=True)
+    started: List[Any] = []
+    real_start = QuickExchange.start
+
+    def spy_start(*args: Any, **kwargs: Any) -> Any:
+        started.append(args)
+        return real_start(*args, **kwargs)
+
+    class BrokenCompat:
+        def __getattr__(self, name: str) -> Any:
+            if name == "headers_from_fields":
+                raise RuntimeError("broken on purpose")
+            return getattr(compat, name)
+
+    try:
+        url = "http://127.0.0.1:%d/" % port
+        assert (await client.fetch(url)).body == b"hello"
+        monkeypatch.setattr(QuickExchange, "start", staticmethod(spy_start))
+        monkeypatch.setattr(quick_module, "compat", BrokenCompat())
+        with pytest.raises(RuntimeError, match="broken on purpose"):
+            await client.fetch(url, request_timeout=20)
+        assert started  # the second request took the quick path
+    finally:
+        client.close()
+        server.stop()

@@ -387,6 +387,10 @@ class QuickExchange:
             # never sets: "from None", as Tornado's own tests expect.
             log_malformed(None, error)
             self._fail(stream.error or HTTPStreamClosedError("Connection closed"))
+        except Exception as error:
+            # Anything else ends the request with that error at once (as
+            # simple_httpclient's _handle_exception does), not at its timeout.
+            self._fail(error)
 
     @staticmethod
     def _read_result(read: Future[bytes], want: Want) -> bytes:
