@@ -83,6 +83,27 @@ def _unused_port() -> int:
     return port
 
 
+# Sockets bound and never listening: a connection to one is refused, and
+# nothing else (a parallel test run, say) can take its port meanwhile.
+_REFUSING: List[socket.socket] = []
+
+
+def _refusing_port() -> int:
+    """A port on 127.0.0.1 that refuses connections until the module's tests end."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _REFUSING.append(sock)
+    port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_refusing_ports() -> Iterator[None]:
+    yield
+    while _REFUSING:
+        _REFUSING.pop().close()
+
+
 class Tinyproxy:
     """A tinyproxy process listening on 127.0.0.1, with its configuration and log."""
 
@@ -741,7 +762,7 @@ async def test_connect_to_a_port_the_proxy_forbids_gets_403(
 async def test_unreachable_proxy_fails_like_an_unreachable_origin(
     harness: Harness, client_kind: str, scheme: str
 ) -> None:
-    closed_port = _unused_port()
+    closed_port = _refusing_port()
     client = harness.client(client_kind)
     origin = harness.origin(tls=scheme == "https")
     proxied = await fetch_error(
@@ -962,7 +983,7 @@ async def test_trust_env_takes_the_https_proxy(
     client = harness.client(client_kind, trust_env=True)
     request = HTTPRequest(origin.base + "/", ca_certs=tls_files.cert)
     # HTTP_PROXY is not for https.
-    clean_env.setenv("HTTP_PROXY", "http://127.0.0.1:%d" % _unused_port())
+    clean_env.setenv("HTTP_PROXY", "http://127.0.0.1:%d" % _refusing_port())
     assert (await fetch(client, request)).code == 200
     # The auth proxy, without credentials: refused, so it was asked.
     clean_env.setenv("https_proxy", proxies.auth.url())
@@ -983,7 +1004,7 @@ async def test_no_proxy_bypasses_the_proxy(
 ) -> None:
     origin = harness.origin()
     # A proxy that cannot be reached: only a bypass gets through.
-    clean_env.setenv("HTTP_PROXY", "http://127.0.0.1:%d" % _unused_port())
+    clean_env.setenv("HTTP_PROXY", "http://127.0.0.1:%d" % _refusing_port())
     client = harness.client(client_kind, trust_env=True)
     with pytest.raises(OSError):
         await fetch(client, HTTPRequest(origin.base + "/"))
@@ -997,7 +1018,7 @@ async def test_request_options_win_over_the_environment(
     harness: Harness, proxies: Proxies, clean_env: pytest.MonkeyPatch, client_kind: str
 ) -> None:
     origin = harness.origin()
-    clean_env.setenv("HTTP_PROXY", "http://127.0.0.1:%d" % _unused_port())
+    clean_env.setenv("HTTP_PROXY", "http://127.0.0.1:%d" % _refusing_port())
     client = harness.client(client_kind, trust_env=True)
     response = await fetch(client, HTTPRequest(origin.base + "/", **proxies.open.options()))
     assert response.code == 200
@@ -1128,7 +1149,7 @@ async def test_credentials_are_never_logged(
                 outcomes.append(await _outcome(client, request))
         # A proxy that cannot be reached, and one that times out.
         silent, port = harness.scripted_proxy(None)
-        for proxy_port, timeout in ((_unused_port(), 5.0), (port, 0.3)):
+        for proxy_port, timeout in ((_refusing_port(), 5.0), (port, 0.3)):
             request = HTTPRequest(
                 tls_origin.base + "/",
                 proxy_host="127.0.0.1",
