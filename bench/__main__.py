@@ -159,6 +159,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
 
     meta["loadavg_end"] = report.loadavg()
+    meta["h1alt_build"] = report.h1alt_build(records)
     results = {
         "meta": meta,
         "settings": {

@@ -2,10 +2,11 @@
 
 Usage::
 
-    python bench/engine_cpu.py [--app bare|web] [--requests 2000] [--repeats 20]
+    python bench/engine_cpu.py [--app bare|web] [--head minimal|browser]
+                               [--requests 2000] [--repeats 20]
                                [--engines stock,h1alt,null]
 
-Serves the same keep-alive ``GET /`` over and over through
+Serves the same keep-alive GET over and over through
 `HTTP1ServerConnection` (stock Tornado's and tornado_h1alt's, the same
 `tornado.httpserver.HTTPServer` delegate and application) on a fake stream
 whose reads and writes complete at once.  No system calls, no waiting for the
@@ -13,6 +14,11 @@ peer: what remains is the engine's own work plus the application's, which is
 the part of a request that an HTTP/1 engine can change.  wrk's scenarios
 measure the whole; this one tells the two apart (compare with a bare
 `IOStream` loop, which has none of the engine's work).
+
+``--head`` says which GET: ``minimal`` (the default) is ``GET /`` with a
+Host field only, as wrk's hello scenarios send it; ``browser`` is the
+595-byte head a current browser sends for a page (the browser-bare and
+browser-web scenarios', `bench.scenarios.browser_head`).
 
 Prints one line per engine: the best (lowest) microseconds per request over
 ``--repeats`` batches of ``--requests``, which filters out the host's noise.
@@ -30,7 +36,7 @@ import asyncio
 import os
 import sys
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO_ROOT not in sys.path:
@@ -45,8 +51,14 @@ from tornado.httpserver import HTTPServer  # noqa: E402
 from tornado.iostream import StreamClosedError  # noqa: E402
 
 import tornado_h1alt  # noqa: E402
+from bench.scenarios import BROWSER_PATH, browser_head  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
+# The request heads --head chooses from.
+HEADS: Dict[str, Callable[[], bytes]] = {
+    "minimal": lambda: REQUEST,
+    "browser": browser_head,
+}
 ENGINES = {
     "stock": (tornado.http1connection.HTTP1ServerConnection, tornado.http1connection),
     "h1alt": (tornado_h1alt.HTTP1ServerConnection, tornado_h1alt),
@@ -73,8 +85,9 @@ class ReadyStream:
     _read_buffer_pos = 0
     socket = None
 
-    def __init__(self, io_loop: Any, requests: int) -> None:
+    def __init__(self, io_loop: Any, requests: int, request: bytes = REQUEST) -> None:
         self.io_loop = io_loop
+        self.request = request
         self.left = requests
         self.written = 0
         self.finished: Future[None] = Future()
@@ -86,7 +99,7 @@ class ReadyStream:
                 self.finished.set_result(None)
             return Future()
         self.left -= 1
-        return _done(REQUEST)
+        return _done(self.request)
 
     def read_until_regex(self, regex: bytes, max_bytes: Optional[int] = None) -> Future[bytes]:
         return self._next()
@@ -236,16 +249,24 @@ class _Hello(tornado.web.RequestHandler):
         self.write("Hello world")
 
 
-async def measure(engine: str, app: str, requests: int, repeats: int) -> float:
-    """Best microseconds per request over ``repeats`` batches."""
+async def measure(
+    engine: str, app: str, requests: int, repeats: int, head: str = "minimal"
+) -> float:
+    """Best microseconds per request over ``repeats`` batches of the GET ``head``
+    names (a key of `HEADS`)."""
     connection_class, module = ENGINES[engine]
-    application: Any = _BareServer() if app == "bare" else tornado.web.Application([("/", _Hello)])
+    request = HEADS[head]()
+    application: Any = (
+        _BareServer()
+        if app == "bare"
+        else tornado.web.Application([("/", _Hello), (BROWSER_PATH, _Hello)])
+    )
     server = HTTPServer(application)
     server._connections = _NoConnections()  # type: ignore[assignment]
     io_loop = tornado.ioloop.IOLoop.current()
     best = float("inf")
     for _ in range(repeats):
-        stream = ReadyStream(io_loop, requests)
+        stream = ReadyStream(io_loop, requests, request)
         params = module.HTTP1ConnectionParameters(header_timeout=3600)
         started = time.perf_counter()
         connection = connection_class(stream, params, _Context())
@@ -269,6 +290,13 @@ class _NoConnections(set):  # type: ignore[type-arg]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--app", choices=["bare", "web"], default="bare")
+    parser.add_argument(
+        "--head",
+        choices=sorted(HEADS),
+        default="minimal",
+        help="the GET served: minimal (GET / with Host) or browser (595 bytes) "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument(
@@ -284,10 +312,10 @@ def main() -> None:
 
     async def run() -> None:
         for engine in engines:
-            best = await measure(engine, args.app, args.requests, args.repeats)
+            best = await measure(engine, args.app, args.requests, args.repeats, args.head)
             print(
-                "%-5s %-4s %7.2f us/request (best of %d x %d)"
-                % (engine, args.app, best, args.repeats, args.requests)
+                "%-5s %-4s %-7s %7.2f us/request (best of %d x %d)"
+                % (engine, args.app, args.head, best, args.repeats, args.requests)
             )
 
     asyncio.run(run())

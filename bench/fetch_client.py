@@ -99,9 +99,16 @@ async def run(
         # Each count includes the query that asked for it.
         opened = after - before - 1
         opened_in_all = after - at_start - 2
+    build = None
+    if kind != "stock":
+        import tornado_h1alt
+
+        build = str(getattr(tornado_h1alt, "BUILD", "pure"))
     return {
         "client": kind,
         "connection_module": connection_module,
+        # Which build of tornado_h1alt the client ran (None: stock's client).
+        "build": build,
         "requests": requests,
         "seconds": seconds,
         "requests_per_s": requests / seconds if seconds > 0 else float("nan"),

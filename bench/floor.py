@@ -46,9 +46,10 @@ from bench.scenarios import SCENARIOS_BY_NAME  # noqa: E402
 
 ENGINES = ("stock", "h1alt", "null")
 DEFAULT_SCENARIOS = ("hello-bare", "post64k")
-# What the null loop serves: GET and Content-Length bodies on the bare app.
-# Other wrk scenarios of the bare app are measured for stock and h1alt only.
-NULL_SCENARIOS = DEFAULT_SCENARIOS
+# What the null loop serves: GET (the browser-like one too) and
+# Content-Length bodies on the bare app.  Other wrk scenarios of the bare
+# app are measured for stock and h1alt only.
+NULL_SCENARIOS = DEFAULT_SCENARIOS + ("browser-bare",)
 
 
 def engines_for(scenario: str) -> Tuple[str, ...]:

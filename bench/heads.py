@@ -36,27 +36,12 @@ if _REPO_ROOT not in sys.path:
 from tornado import httputil  # noqa: E402
 
 import tornado_h1alt  # noqa: E402
+from bench.scenarios import browser_head  # noqa: E402
 from tornado_h1alt import compat  # noqa: E402
 from tornado_h1alt.h1 import Exchange, RequestHead  # noqa: E402
 
-BROWSER_HEAD = (
-    b"GET /products/search?q=shoes&page=2 HTTP/1.1\r\n"
-    b"Host: shop.example.com\r\n"
-    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
-    b" Chrome/131.0.0.0 Safari/537.36\r\n"
-    b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,"
-    b"image/webp,*/*;q=0.8\r\n"
-    b"Accept-Language: en-US,en;q=0.9\r\n"
-    b"Accept-Encoding: gzip, deflate, br\r\n"
-    b"Cookie: session=8f3a2b1c9d; theme=dark; _ga=GA1.2.1234567890.1700000000\r\n"
-    b"Referer: https://shop.example.com/\r\n"
-    b"Sec-Fetch-Dest: document\r\n"
-    b"Sec-Fetch-Mode: navigate\r\n"
-    b"Sec-Fetch-Site: same-origin\r\n"
-    b"Upgrade-Insecure-Requests: 1\r\n"
-    b"Connection: keep-alive\r\n"
-    b"\r\n"
-)
+# What the browser-bare and browser-web scenarios send (lua/browser_head.txt).
+BROWSER_HEAD = browser_head()
 
 
 def h1alt(head: bytes = BROWSER_HEAD) -> httputil.HTTPHeaders:

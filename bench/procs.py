@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import IO, Callable, Iterator, List, Optional, Sequence, Type, Union
 
+from . import scenarios
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
 
@@ -171,6 +173,9 @@ class Server:
     port: int
     proc: subprocess.Popen  # type: ignore[type-arg]
     log_path: str
+    # Which build of tornado_h1alt an h1alt server runs ("compiled" or
+    # "pure", as its GET /engine says; see check_server); None for stock.
+    build: Optional[str] = None
 
     @property
     def pid(self) -> int:
@@ -215,7 +220,7 @@ def start_server(
         log_dir=log_dir,
         startup_timeout=startup_timeout,
     )
-    check_server(server)
+    server.build = check_server(server)
     return server
 
 
@@ -267,21 +272,48 @@ def _chunks(body: bytes, size: int) -> Iterator[bytes]:
         yield body[start : start + size]
 
 
-def check_server(server: Server) -> None:
+def parse_engine_answer(engine: str, answer: str) -> Optional[str]:
+    """The build named in a GET /engine answer (``tornado_h1alt.connection
+    compiled``), or None for stock; raises BenchError if the answer is not
+    that of ``engine``."""
+    module, _, build = answer.partition(" ")
+    if not module.startswith(ENGINE_MODULE_PREFIX[engine]):
+        raise BenchError("GET /engine: %r is not the %s engine" % (answer, engine))
+    if engine == "stock":
+        return None
+    if build not in ("compiled", "pure"):
+        raise BenchError("GET /engine: %r names no build (compiled or pure)" % answer)
+    return build
+
+
+def check_server(server: Server) -> Optional[str]:
     """Check, over one keep-alive connection, every path the scenarios use.
 
-    GET / -> "Hello world"; POST /upload with a Content-Length body and with a
+    GET / and the browser-like GET (its header fields as browsers send them)
+    -> "Hello world"; POST /upload with a Content-Length body and with a
     chunked one -> the byte count; GET /1mib -> 1 MiB; GET /engine -> the
     module of the engine we asked for (so a misconfigured server can't pass
-    as the other engine).
+    as the other engine).  Returns the build an h1alt server reports
+    ("compiled" or "pure"), None for stock.
     """
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     problems: List[str] = []
+    answers: List[bytes] = []
 
     def expect(method: str, path: str, body_check: str, **request: object) -> None:
-        conn.request(method, path, **request)  # type: ignore[arg-type]
+        fields = request.pop("fields", None)
+        if fields is None:
+            conn.request(method, path, **request)  # type: ignore[arg-type]
+        else:
+            # Exactly these fields, as a browser sends them (no Host or
+            # Accept-Encoding of http.client's own).
+            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for name, value in fields:  # type: ignore[attr-defined]
+                conn.putheader(name, value)
+            conn.endheaders()
         response = conn.getresponse()
         body = response.read()
+        answers.append(body)
         what = "%s %s" % (method, path)
         if response.status != 200:
             problems.append("%s: status %d" % (what, response.status))
@@ -299,6 +331,7 @@ def check_server(server: Server) -> None:
     payload = b"x" * (256 * 1024)
     try:
         expect("GET", "/", "Hello world")
+        expect("GET", scenarios.browser_target(), "Hello world", fields=scenarios.browser_fields())
         expect("POST", "/upload", str(64 * 1024), body=payload[: 64 * 1024])
         expect(
             "POST",
@@ -314,11 +347,15 @@ def check_server(server: Server) -> None:
         problems.append("%s: %r" % (type(exc).__name__, exc))
     finally:
         conn.close()
-    if problems:
-        raise BenchError(
-            "%s answers incorrectly:\n  %s\n%s"
-            % (server.describe(), "\n  ".join(problems), tail(server.log_path))
-        )
+    if not problems:
+        try:
+            return parse_engine_answer(server.engine, answers[-1].decode("latin-1"))
+        except BenchError as error:
+            problems.append(str(error))
+    raise BenchError(
+        "%s answers incorrectly:\n  %s\n%s"
+        % (server.describe(), "\n  ".join(problems), tail(server.log_path))
+    )
 
 
 def read_vmrss_kib(pid: int) -> int:

@@ -120,6 +120,8 @@ def render_markdown(results: Dict[str, Any]) -> str:
             meta.get("loadavg_end", "unknown"),
         ),
         "- tornado_h1alt commit: %s" % meta["git_commit"],
+        "- tornado_h1alt build (`tornado_h1alt.BUILD`, as the h1alt servers and clients "
+        "reported it): %s" % meta.get("h1alt_build", "unknown"),
         "- wrk: %s, %d connection(s), %d thread(s), keep-alive, %d s per run after a %d s warm-up"
         % (
             meta["wrk_version"],
@@ -188,6 +190,17 @@ def render_connections(records: List[Dict[str, Any]]) -> str:
                 ]
             )
     return "\n".join(_table(header, rows, right_align_from=3)) if rows else ""
+
+
+def h1alt_build(records: List[Dict[str, Any]]) -> str:
+    """The builds of tornado_h1alt the scenarios ran, for the conditions:
+    "compiled", "pure", or each scenario's when they differ."""
+    builds = {record.get("h1alt_build") or "unknown" for record in records}
+    if len(builds) == 1:
+        return builds.pop()
+    return ", ".join(
+        "%s %s" % (record["name"], record.get("h1alt_build") or "unknown") for record in records
+    )
 
 
 def _run_text(argv: List[str]) -> str:

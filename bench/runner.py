@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from . import procs, stats, wrk
 from .scenarios import Scenario
@@ -52,6 +52,13 @@ class Runner:
     def __init__(self, settings: Settings, group: procs.ProcessGroup) -> None:
         self.settings = settings
         self.group = group
+        # Per scenario: the builds of tornado_h1alt ("compiled", "pure") that
+        # its h1alt servers (or client) reported running.
+        self.builds: Dict[str, Set[str]] = {}
+
+    def _saw_build(self, scenario: Scenario, build: Optional[str]) -> None:
+        if build is not None:
+            self.builds.setdefault(scenario.name, set()).add(build)
 
     # -- wrk ---------------------------------------------------------------
 
@@ -102,6 +109,7 @@ class Runner:
             )
             for engine in ENGINES
         }
+        self._saw_build(scenario, servers["h1alt"].build)
         try:
             for engine in ENGINES:
                 checked = self._wrk(scenario, servers[engine], s.verify_s, verify=True)
@@ -143,6 +151,8 @@ class Runner:
             for run in range(s.runs):
                 for engine in ENGINES:
                     result = self._fetch_once(clients[engine], server)
+                    if engine == "h1alt":
+                        self._saw_build(scenario, result.get("build"))
                     value = float(result["requests_per_s"])
                     samples[engine].append({"run": run + 1, "value": value, "client": result})
                     log(
@@ -201,6 +211,8 @@ class Runner:
         for run in range(s.runs):
             for engine in ENGINES:
                 sample = self._rss_once(engine)
+                if engine == "h1alt":
+                    self._saw_build(scenario, sample.get("build"))
                 samples[engine].append(dict(sample, run=run + 1))
                 log(
                     "  [%s] run %d/%d %-5s %12.2f %s (VmRSS %d -> %d KiB, %d connections)"
@@ -276,6 +288,7 @@ class Runner:
                 "rss_before_kib": before,
                 "rss_after_kib": after,
                 "connections": held,
+                "build": server.build,
             }
         finally:
             if client is not None:
@@ -296,14 +309,27 @@ class Runner:
             log("[%d/%d] %s: %s" % (index, len(scenarios), scenario.name, scenario.title))
             started = time.monotonic()
             samples = kinds[scenario.kind](scenario)
-            records.append(make_record(scenario, samples, time.monotonic() - started))
+            records.append(
+                make_record(
+                    scenario,
+                    samples,
+                    time.monotonic() - started,
+                    h1alt_build=", ".join(sorted(self.builds.get(scenario.name, ()))) or None,
+                )
+            )
         return records
 
 
 def make_record(
-    scenario: Scenario, samples: Dict[str, List[Dict[str, Any]]], elapsed_s: float
+    scenario: Scenario,
+    samples: Dict[str, List[Dict[str, Any]]],
+    elapsed_s: float,
+    h1alt_build: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """One scenario's results: description, per-engine samples and summaries, ratio."""
+    """One scenario's results: description, per-engine samples and summaries, ratio.
+
+    ``h1alt_build``: which build of tornado_h1alt the h1alt side ran
+    ("compiled", "pure"), as its servers or client reported it."""
     summaries = {
         engine: stats.summarize([s["value"] for s in samples[engine]]) for engine in ENGINES
     }
@@ -315,6 +341,7 @@ def make_record(
         "higher_is_better": scenario.higher_is_better,
         "description": scenario.description,
         "elapsed_s": round(elapsed_s, 1),
+        "h1alt_build": h1alt_build,
         "engines": {
             engine: {"summary": summaries[engine].as_dict(), "samples": samples[engine]}
             for engine in ENGINES

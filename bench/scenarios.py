@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 KIB = 1024
 MIB = 1024 * 1024
 HELLO = "Hello world"
+
+# The browser-like GET (browser-bare, browser-web): its head, one line per
+# line, which lua/browser.lua sends verbatim and `browser_head` returns.
+BROWSER_HEAD_FILE = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "lua", "browser_head.txt"
+)
+# The path its request line asks for (without the query), which both apps serve.
+BROWSER_PATH = "/products/search"
+
+
+def browser_head() -> bytes:
+    """The browser-like request head, as lua/browser.lua sends it: the lines
+    of `BROWSER_HEAD_FILE` joined with CRLF, then the empty line."""
+    with open(BROWSER_HEAD_FILE, encoding="latin-1") as lines:
+        kept = [line.rstrip("\r\n") for line in lines]
+    return ("\r\n".join(line for line in kept if line) + "\r\n\r\n").encode("latin-1")
+
+
+def browser_fields() -> List[Tuple[str, str]]:
+    """The header fields of `browser_head`, in order (for clients that send them)."""
+    lines = browser_head().decode("latin-1").split("\r\n")[1:]
+    return [
+        (name, value.strip()) for name, _, value in (line.partition(":") for line in lines if line)
+    ]
+
+
+def browser_target() -> str:
+    """The request-target of `browser_head` (path and query)."""
+    return browser_head().split(b" ", 2)[1].decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -70,6 +100,32 @@ SCENARIOS: List[Scenario] = [
         app="web",
         description="GET / answered by a tornado.web.Application RequestHandler; keep-alive. "
         "The engine's share is diluted by routing and RequestHandler.",
+        expect_body=HELLO,
+    ),
+    Scenario(
+        name="browser-bare",
+        title="browser-like GET, bare delegate",
+        kind="wrk",
+        unit="req/s",
+        higher_is_better=True,
+        path=BROWSER_PATH,
+        script="browser.lua",
+        description="As hello-bare, with the 595-byte head a current browser sends for a page "
+        "(User-Agent, Accept*, Cookie, Referer, Sec-Fetch-*, ...; lua/browser_head.txt): "
+        "the cost of parsing a real head and building its HTTPHeaders.",
+        expect_body=HELLO,
+    ),
+    Scenario(
+        name="browser-web",
+        title="browser-like GET, tornado.web",
+        kind="wrk",
+        unit="req/s",
+        higher_is_better=True,
+        app="web",
+        path=BROWSER_PATH,
+        script="browser.lua",
+        description="The browser-like GET of browser-bare through a tornado.web.Application "
+        "RequestHandler.",
         expect_body=HELLO,
     ),
     Scenario(

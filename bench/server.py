@@ -10,11 +10,16 @@ Usage::
 Both applications answer the same paths:
 
 - ``GET /``           ``Hello world`` (with Content-Length)
+- ``GET /products/search?...`` ``Hello world`` too: the browser-like GET's
+                      target (the browser-bare and browser-web scenarios)
 - ``POST /upload``    reads and discards the body (Content-Length or chunked)
                       and answers with its byte count, e.g. ``65536``
 - ``GET /1mib``       1 MiB of ``x``
 - ``GET /engine``     the module of the connection class serving the request,
-                      so the harness can check which engine it is talking to
+                      so the harness can check which engine it is talking to,
+                      and for h1alt which build of it runs:
+                      ``tornado_h1alt.connection compiled`` (or ``pure``:
+                      ``tornado_h1alt.BUILD``)
 - ``GET /connections`` (bare app) how many connections the server has
                       accepted, this one included
 
@@ -45,8 +50,28 @@ import tornado.netutil  # noqa: E402
 import tornado.web  # noqa: E402
 from tornado import httputil  # noqa: E402
 
+from bench.scenarios import BROWSER_PATH  # noqa: E402 (the browser-like GET's path)
+
 HELLO = b"Hello world"
 ONE_MIB = b"x" * (1024 * 1024)
+
+
+def h1alt_build() -> str:
+    """Which build of tornado_h1alt runs: "compiled" or "pure" (`tornado_h1alt.BUILD`;
+    a tree from before the compiled build has no such attribute and is pure)."""
+    import tornado_h1alt
+
+    return str(getattr(tornado_h1alt, "BUILD", "pure"))
+
+
+def engine_description(connection: object) -> str:
+    """What GET /engine answers: the connection class's module, and for
+    tornado_h1alt its build (``tornado_h1alt.connection compiled``)."""
+    module = type(connection).__module__
+    if not module.startswith("tornado_h1alt."):
+        return module
+    return "%s %s" % (module, h1alt_build())
+
 
 # A deep listen backlog: the idle-connection scenario opens thousands of
 # connections, and tornado's default backlog (128) would drop SYNs.
@@ -89,12 +114,12 @@ class _BareRequest(httputil.HTTPMessageDelegate):
         code, reason = 200, "OK"
         if self.method == "POST" and self.path == "/upload":
             body = str(self.body_bytes).encode("ascii")
-        elif self.path == "/":
+        elif self.path == "/" or self.path.startswith(BROWSER_PATH + "?"):
             body = HELLO
         elif self.path == "/1mib":
             body = ONE_MIB
         elif self.path == "/engine":
-            body = type(self.request_conn).__module__.encode("ascii")
+            body = engine_description(self.request_conn).encode("ascii")
         elif self.path == "/connections":
             body = str(CONNECTIONS_ACCEPTED[0]).encode("ascii")
         else:
@@ -144,7 +169,7 @@ class EngineHandler(tornado.web.RequestHandler):
     """``GET /engine``: the module of the connection class in use."""
 
     def get(self) -> None:
-        self.write(type(self.request.connection).__module__)
+        self.write(engine_description(self.request.connection))
 
 
 def make_web_app() -> tornado.web.Application:
@@ -152,6 +177,7 @@ def make_web_app() -> tornado.web.Application:
     return tornado.web.Application(
         [
             (r"/", HelloHandler),
+            (BROWSER_PATH, HelloHandler),
             (r"/upload", HelloHandler),
             (r"/1mib", OneMiBHandler),
             (r"/engine", EngineHandler),
@@ -203,8 +229,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         sockets = tornado.netutil.bind_sockets(args.port, "127.0.0.1", backlog=LISTEN_BACKLOG)
         server.add_sockets(sockets)
         print(
-            "serving engine=%s app=%s on 127.0.0.1:%d pid=%d"
-            % (args.engine, args.app, args.port, os.getpid()),
+            "serving engine=%s%s app=%s on 127.0.0.1:%d pid=%d"
+            % (
+                args.engine,
+                " (build %s)" % h1alt_build() if args.engine == "h1alt" else "",
+                args.app,
+                args.port,
+                os.getpid(),
+            ),
             flush=True,
         )
         await asyncio.Event().wait()  # serve until killed

@@ -199,7 +199,7 @@ def test_ratio_and_verdict() -> None:
 
 
 def test_scenario_names_are_unique_and_selectable() -> None:
-    assert len(SCENARIOS_BY_NAME) == len(SCENARIOS) == 10
+    assert len(SCENARIOS_BY_NAME) == len(SCENARIOS) == 12
     assert [s.name for s in select(None)] == [s.name for s in SCENARIOS]
     assert [s.name for s in select("all")] == [s.name for s in SCENARIOS]
     # The table's order wins over the order asked for.
@@ -219,6 +219,59 @@ def test_scenario_values() -> None:
         "depth=16",
         "expect_body=Hello world",
     )
+
+
+def test_browser_scenarios_send_a_browser_sized_head() -> None:
+    from bench.scenarios import BROWSER_PATH, browser_fields, browser_head, browser_target
+
+    head = browser_head()
+    # What a current browser sends for a page: 500 to 600 bytes.
+    assert 500 <= len(head) <= 600
+    assert head.startswith(b"GET " + BROWSER_PATH.encode() + b"?")
+    assert head.endswith(b"\r\n\r\n") and b"\n" not in head.replace(b"\r\n", b"")
+    names = [name for name, _ in browser_fields()]
+    for name in (
+        "Host",
+        "User-Agent",
+        "Accept",
+        "Accept-Language",
+        "Accept-Encoding",
+        "Cookie",
+        "Referer",
+        "Sec-Fetch-Dest",
+        "Sec-Fetch-Mode",
+        "Sec-Fetch-Site",
+        "Upgrade-Insecure-Requests",
+        "Connection",
+    ):
+        assert name in names
+    assert dict(browser_fields())["Connection"] == "keep-alive"
+    assert len(dict(browser_fields())["Cookie"].split(";")) >= 2
+    assert browser_target() == BROWSER_PATH + "?q=shoes&page=2"
+    # The fields and the target rebuild the head exactly (what check_server sends).
+    rebuilt = "GET %s HTTP/1.1\r\n" % browser_target() + "".join(
+        "%s: %s\r\n" % field for field in browser_fields()
+    )
+    assert (rebuilt + "\r\n").encode() == head
+    for name in ("browser-bare", "browser-web"):
+        scenario = SCENARIOS_BY_NAME[name]
+        assert (scenario.kind, scenario.script, scenario.path) == (
+            "wrk",
+            "browser.lua",
+            BROWSER_PATH,
+        )
+        assert scenario.verify_args() == ("expect_body=Hello world",)
+    assert SCENARIOS_BY_NAME["browser-bare"].app == "bare"
+    assert SCENARIOS_BY_NAME["browser-web"].app == "web"
+
+
+def test_browser_lua_sends_the_head_file_with_crlf() -> None:
+    # lua/browser.lua reads browser_head.txt itself (wrk's Lua cannot ask
+    # Python): it must read the same file and join its lines as browser_head does.
+    with open(os.path.join(wrk.LUA_DIR, "browser.lua")) as script:
+        lua = script.read()
+    assert '"browser_head.txt"' in lua
+    assert 'table.concat(lines, "\\r\\n") .. "\\r\\n\\r\\n"' in lua
 
 
 def test_quick_only_changes_defaults() -> None:
@@ -264,6 +317,7 @@ def _results() -> Dict[str, Any]:
             "loadavg_start": "0.00, 0.00, 0.00",
             "git_commit": "abc1234",
             "wrk_version": "wrk 4.1.0",
+            "h1alt_build": "compiled",
         },
         "settings": {
             "runs": 3,
@@ -321,6 +375,60 @@ def test_render_markdown_has_table_conditions_and_samples() -> None:
     assert "Test CPU" in text
     assert "4,000, 4,200, 4,100" in text  # every sample, in run order
     assert "`python -m bench`" in text
+    assert "- tornado_h1alt build (`tornado_h1alt.BUILD`" in text
+    assert text.split("- tornado_h1alt build")[1].splitlines()[0].endswith(": compiled")
+
+
+def test_h1alt_build_is_recorded_per_scenario_and_summed_up() -> None:
+    hello = SCENARIOS_BY_NAME["hello-bare"]
+    samples = {"stock": _samples([1.0]), "h1alt": _samples([2.0])}
+    record = make_record(hello, samples, elapsed_s=1.0, h1alt_build="pure")
+    assert record["h1alt_build"] == "pure"
+    assert make_record(hello, samples, elapsed_s=1.0)["h1alt_build"] is None
+    browser = make_record(
+        SCENARIOS_BY_NAME["browser-bare"], samples, elapsed_s=1.0, h1alt_build="pure"
+    )
+    assert report.h1alt_build([record, browser]) == "pure"
+    compiled = dict(browser, h1alt_build="compiled")
+    assert report.h1alt_build([record, compiled]) == "hello-bare pure, browser-bare compiled"
+
+
+def test_parse_engine_answer() -> None:
+    from bench.procs import BenchError, parse_engine_answer
+
+    assert parse_engine_answer("stock", "tornado.http1connection") is None
+    assert parse_engine_answer("h1alt", "tornado_h1alt.connection compiled") == "compiled"
+    assert parse_engine_answer("h1alt", "tornado_h1alt.connection pure") == "pure"
+    with pytest.raises(BenchError, match="not the h1alt engine"):
+        parse_engine_answer("h1alt", "tornado.http1connection")
+    with pytest.raises(BenchError, match="names no build"):
+        parse_engine_answer("h1alt", "tornado_h1alt.connection")
+
+
+@pytest.mark.parametrize("engine", ["stock", "h1alt"])
+@pytest.mark.parametrize("app", ["bare", "web"])
+async def test_check_server_passes_every_app_and_reads_the_build(
+    io_loop: Any, engine: str, app: str
+) -> None:
+    # The harness's own check (every path the scenarios use, the browser-like
+    # GET included) against the real server code, served in-process; the
+    # blocking client runs in a thread.
+    from tornado.testing import bind_unused_port
+
+    import tornado_h1alt
+    from bench import procs
+    from bench.server import make_server
+
+    server = make_server(engine, app)
+    sock, port = bind_unused_port()
+    server.add_sockets([sock])
+    checked = procs.Server(engine, app, port, proc=None, log_path="/nonexistent")  # type: ignore[arg-type]
+    try:
+        build = await asyncio.get_event_loop().run_in_executor(None, procs.check_server, checked)
+    finally:
+        server.stop()
+        await server.close_all_connections()
+    assert build == (None if engine == "stock" else tornado_h1alt.BUILD)
 
 
 def test_format_value() -> None:
@@ -415,6 +523,7 @@ async def test_engine_cpu_serves_every_request_through_each_engine(
     expected = {"stock": "tornado.", "h1alt": "tornado_h1alt.", "null": "bench."}[engine]
     assert engine_cpu.ENGINES[engine][0].__module__.startswith(expected)
     assert await engine_cpu.measure(engine, app, requests=20, repeats=1) > 0
+    assert await engine_cpu.measure(engine, app, requests=20, repeats=1, head="browser") > 0
 
 
 # -- bench/floor.py -------------------------------------------------------------
@@ -434,6 +543,7 @@ def test_floor_measures_the_null_loop_only_where_it_serves_the_scenario() -> Non
 
     assert engines_for("hello-bare") == ("stock", "h1alt", "null")
     assert engines_for("post64k") == ("stock", "h1alt", "null")
+    assert engines_for("browser-bare") == ("stock", "h1alt", "null")
     assert engines_for("chunked-16k") == ("stock", "h1alt")
     # Only wrk scenarios of the bare app: refused before any server starts.
     for name in ("hello-web", "client-fetch", "idle-rss", "nope"):
@@ -472,6 +582,7 @@ async def test_the_null_floor_server_answers_like_the_bare_app(io_loop: Any) -> 
     from tornado.testing import bind_unused_port
 
     from bench.floor import make_null_server
+    from bench.scenarios import browser_head
 
     server = make_null_server()
     sock, port = bind_unused_port()
@@ -488,6 +599,7 @@ async def test_the_null_floor_server_answers_like_the_bare_app(io_loop: Any) -> 
                 b"70000",
             ),
             (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"Hello world"),
+            (browser_head(), b"Hello world"),  # browser-bare's GET
         ]:
             await stream.write(request)
             head = await stream.read_until(b"\r\n\r\n")

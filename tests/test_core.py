@@ -434,6 +434,66 @@ def test_one_read_per_chunk_once_the_size_line_only_lacks_its_lf() -> None:
     assert consumed == len(message) and body == b"abcd"
 
 
+def test_a_size_line_lacking_only_its_lf_is_taken_before_the_next_read() -> None:
+    # Reads stop right before the LF of the next size line ("...\r\n4000\r"):
+    # the reader takes those bytes at once, so that the next read (the LF,
+    # the chunk's data and what follows) is held as it came, not copied
+    # behind them, and the data's delivery copies it once, not twice.
+    reader = Reader(is_response=False)
+    reader.receive_data(CHUNKED_HEAD + b"3\r\nabc\r\n10\r")
+    assert isinstance(reader.next_event(), RequestHead)
+    assert reader.next_event() == Data(b"abc")
+    assert reader.next_event() is None
+    assert len(reader.exchange.buffer) == 0
+    assert reader.wants() == ReadBytes(1 + 0x10 + 2 + 5)
+    read = b"\n" + b"d" * 16 + b"\r\n0\r\n\r\n"
+    reader.receive_data(read)
+    assert reader.exchange.buffer.data is read
+    assert reader.next_event() == Data(b"d" * 16)
+    assert isinstance(reader.next_event(), EndOfMessage)
+    # The line is judged as the phases judge it: only an LF may follow the CR,
+    # the close may not cut it, and its size counts against the body's limit.
+    for rest, error in [(b"X", "invalid chunk size"), (b"", "connection closed")]:
+        reader = Reader(is_response=False)
+        reader.receive_data(CHUNKED_HEAD + b"10\r")
+        assert isinstance(reader.next_event(), RequestHead)
+        assert reader.next_event() is None
+        reader.receive_data(rest)
+        with pytest.raises(ProtocolError, match=error):
+            reader.next_event()
+    reader = Reader(is_response=False, max_body_size=15)
+    reader.receive_data(CHUNKED_HEAD + b"10\r")
+    assert isinstance(reader.next_event(), RequestHead)
+    assert reader.next_event() is None
+    reader.receive_data(b"\n")
+    with pytest.raises(ProtocolError, match="too large") as error:
+        reader.next_event()
+    assert error.value.status_hint == 413
+    # A line longer than the limit is refused however it is cut.
+    reader = Reader(is_response=False)
+    reader.receive_data(CHUNKED_HEAD + b"0" * 4100 + b"10\r")
+    assert isinstance(reader.next_event(), RequestHead)
+    with pytest.raises(ProtocolError, match="too long"):
+        reader.next_event()
+
+
+def test_readable_from_walks_on_from_a_size_line_lacking_its_lf() -> None:
+    reader = Reader(is_response=False)
+    reader.receive_data(CHUNKED_HEAD + b"3\r")
+    assert isinstance(reader.next_event(), RequestHead)
+    assert reader.next_event() is None
+    rest = b"\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    # Up to the last chunk, whose line only the trailers' parse can end.
+    assert reader.readable_from(rest) == rest.index(b"0\r\n")
+    # After "0\r" nothing is vouched for: the rest is the body's end.
+    reader = Reader(is_response=False)
+    reader.receive_data(CHUNKED_HEAD + b"0\r")
+    assert isinstance(reader.next_event(), RequestHead)
+    assert reader.next_event() is None
+    assert reader.readable_from(b"\n\r\n" + NEXT_MESSAGE) == 0
+    assert reader.wants() == ReadBytes(3)
+
+
 @pytest.mark.parametrize(
     "version, connection, keep_alive",
     [

@@ -24,6 +24,7 @@ from .h1.errors import OutputError, ProtocolError
 from .h1.events import ConnectionClosed, EndOfMessage, Event, Head, RequestHead, ResponseHead
 from .h1.exchange import COALESCED_CHUNKS, MAX_INTERIM_RESPONSES, Exchange
 from .streamio import (
+    LARGE_BODY,
     HeadTimer,
     OutputBatch,
     bytes_at_close,
@@ -31,6 +32,7 @@ from .streamio import (
     nothing_arrived,
     read_for,
     set_nodelay,
+    write_head_and_body,
 )
 
 __all__ = [
@@ -625,7 +627,11 @@ class HTTP1Connection(httputil.HTTPConnection):
             assert isinstance(start_line, httputil.ResponseStartLine)
             data = self._exchange.send_response(start_line.code, start_line.reason or "", headers)
         if chunk:
-            data += self._frame(chunk)
+            body = self._frame(chunk)
+            if len(body) >= LARGE_BODY:
+                # (one write of head + body would copy the body behind the head)
+                return self._write_bytes(data, callback, body)
+            data += body
         return self._write_bytes(data, callback)
 
     def _frame(self, chunk: bytes) -> bytes:
@@ -657,8 +663,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         return self._write_bytes(self._frame(chunk), callback)
 
     def _write_bytes(
-        self, data: bytes, callback: Optional[Callable[[], None]] = None
+        self, data: bytes, callback: Optional[Callable[[], None]] = None, body: bytes = b""
     ) -> Future[None]:
+        """Write ``data`` (then ``body``, a `LARGE_BODY` kept apart from its head)."""
         if callback is not None:
             compat.warn_write_callback()
             callback = compat.wrap_callback(callback)
@@ -671,6 +678,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         batch = self._output_batch
         if (
             batch is not None
+            and not body
             and self._exchange.keep_alive
             and compat.has_buffered_input(self.stream)
             and batch.hold(data)
@@ -683,7 +691,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             future = Future()
             future.set_result(None)
             return future
-        written = self._pending_write = self._write_through(data)
+        written = self._pending_write = self._write_through(data, body)
         if callback is None and written.done() and not written.cancelled():
             if written.exception() is None:
                 # Flushed already, as a small write usually is: the stream's
@@ -698,11 +706,14 @@ class HTTP1Connection(httputil.HTTPConnection):
         )
         return future
 
-    def _write_through(self, data: bytes) -> Future[None]:
-        """Write ``data`` now, after any responses held back before it."""
+    def _write_through(self, data: bytes, body: bytes = b"") -> Future[None]:
+        """Write ``data`` (and ``body`` after it) now, after any responses held
+        back before it."""
         batch = self._output_batch
         if batch is not None and batch.size:
             data = batch.take() + data
+        if body:
+            return write_head_and_body(self.stream, data, body)
         return self.stream.write(data)
 
     @staticmethod

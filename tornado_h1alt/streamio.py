@@ -21,12 +21,14 @@ __all__ = [
     "HeadTimer",
     "LINGER_BYTES",
     "LINGER_SECONDS",
+    "LARGE_BODY",
     "OutputBatch",
     "bytes_at_close",
     "close_lingering",
     "nothing_arrived",
     "read_for",
     "set_nodelay",
+    "write_head_and_body",
 ]
 
 
@@ -153,6 +155,31 @@ class OutputBatch:
         self._flush_scheduled = False
         if self.size and not self.stream.closed():
             self.stream.write(self.take())
+
+
+# A body at least this large is not copied behind its head into one bytes
+# object (see write_head_and_body): copying 1 MiB costs about 35 us here,
+# several times an IOStream write, which is what not copying it costs.
+LARGE_BODY = 256 * 1024
+# How much of such a body leaves in the head's write: as much as one
+# loopback segment carries, so that the head does not go alone.
+_BODY_WITH_HEAD = 65536
+
+
+def write_head_and_body(stream: iostream.IOStream, head: bytes, body: bytes) -> Future[None]:
+    """``stream.write(head + body)`` for a body of `LARGE_BODY` or more, without
+    that copy of the body.
+
+    The head leaves with the body's first bytes in one write (one copy of
+    those), the rest as a memoryview of ``body``, which IOStream keeps and
+    sends from without copying.  Returns the last write's Future, which
+    resolves once both are flushed (IOStream resolves writes in order).
+    """
+    view = memoryview(body)
+    first = stream.write(b"".join((head, view[:_BODY_WITH_HEAD])))
+    if stream.closed():
+        return first  # the first write failed: it says so
+    return stream.write(view[_BODY_WITH_HEAD:])
 
 
 # The TCP_NODELAY setting tornado_h1alt last gave a stream, kept on the

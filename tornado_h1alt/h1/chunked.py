@@ -64,6 +64,7 @@ def chunk_size(line: bytes) -> int:
 
 class _Phase:
     SIZE: Final = "size"  # a chunk-size line
+    SIZE_LF: Final = "size-lf"  # the LF of a plain chunk-size line read but for it
     DATA: Final = "data"  # a chunk's data
     DATA_END: Final = "data-end"  # the CRLF after a chunk's data
     TRAILER: Final = "trailer"  # the trailer section, line by line
@@ -121,6 +122,14 @@ class ChunkedReader(BodyReader):
             if phase is _Phase.SIZE:
                 if not self._read_size_line(buffer):
                     return None
+            elif phase is _Phase.SIZE_LF:
+                if buffer.pos >= len(buffer.data):
+                    check_not_closed(buffer, "chunked body")
+                    return None
+                if buffer.data[buffer.pos] != 0x0A:
+                    raise ProtocolError("invalid chunk size")
+                buffer.pos += 1
+                self._after_size_line(self._remaining)
             elif phase is _Phase.DATA_END:
                 if len(buffer.data) - buffer.pos < 2:
                     check_not_closed(buffer, "chunk")
@@ -138,20 +147,33 @@ class ChunkedReader(BodyReader):
     def _read_size_line(self, buffer: ReceiveBuffer) -> bool:
         end = buffer.line_end()
         if end < 0:
-            if len(buffer) > MAX_CHUNK_LINE:
+            held = len(buffer)
+            if held > MAX_CHUNK_LINE:
                 raise ProtocolError("chunk size line too long")
             check_not_closed(buffer, "chunked body")
-            return False
+            # The reads (see wants) usually stop right before the LF of a
+            # plain size line ("4000\r"): take it now, so that the next read,
+            # the chunk's data, is not copied behind it (see ReceiveBuffer.feed).
+            plain = _SIZE_THEN_CR.match(buffer.data, buffer.pos)
+            if plain is None:
+                return False
+            self._remaining = int(plain.group(1), 16)
+            buffer.pos += held
+            self._phase = _Phase.SIZE_LF
+            return True
         if end > MAX_CHUNK_LINE:
             raise ProtocolError("chunk size line too long")
         size = chunk_size(buffer.take(end + 1))
         if size < 0:
             raise ProtocolError("invalid chunk size")
+        self._after_size_line(size)
+        return True
+
+    def _after_size_line(self, size: int) -> None:
         if size == 0:
             self._phase = _Phase.TRAILER
         else:
             self._start_chunk(size)
-        return True
 
     def _start_chunk(self, size: int) -> None:
         self._body_size += size
@@ -259,6 +281,12 @@ class ChunkedReader(BodyReader):
         if phase is _Phase.DATA:
             shortest_rest = self._remaining + _CHUNK_END_THEN_LAST
             return ReadBytes(min(max(shortest_rest - held, 1), self.chunk_size))
+        if phase is _Phase.SIZE_LF:
+            # Its LF, then (as below) the chunk's data, its CRLF and the
+            # shortest line after, in one go (or the final CRLF after "0").
+            size = self._remaining
+            rest = 1 + (size + _CHUNK_END_THEN_LAST if size else 2)
+            return ReadBytes(min(max(rest - held, 1), self.chunk_size))
         if phase is _Phase.SIZE:
             if held >= len(LAST_CHUNK):
                 size_then_cr = _SIZE_THEN_CR.match(buffer.data, buffer.pos)
@@ -330,6 +358,12 @@ class ChunkedReader(BodyReader):
                     break
                 pos += 2
                 phase = _Phase.SIZE
+                safe = pos
+            elif phase is _Phase.SIZE_LF:
+                if remaining == 0 or not data.startswith(b"\n", pos, limit):
+                    break  # the last chunk's LF (see above), or not there yet
+                pos += 1
+                phase = _Phase.DATA
                 safe = pos
             else:
                 line_end = data.find(b"\n", pos, min(pos + MAX_CHUNK_LINE + 1, limit))
