@@ -25,8 +25,7 @@ switch it off at run time.
 from __future__ import annotations
 
 import contextlib
-import glob
-import hashlib
+import importlib.util
 import os
 import shutil
 import sys
@@ -50,28 +49,21 @@ except ImportError:  # pragma: no cover - script use
     BuildHookInterface = object  # type: ignore[assignment,misc,unused-ignore]
 
 
+def _sources_rules(root: str) -> Any:
+    """``tornado_h1alt/h1/_sources.py``, loaded by path: the package itself
+    imports Tornado, which the build environment does not have."""
+    path = os.path.join(root, CORE, "_sources.py")
+    spec = importlib.util.spec_from_file_location("_tornado_h1alt_sources", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def core_sources(root: str = ROOT) -> List[str]:
-    """The core's modules, relative to ``root``; ``__init__`` stays pure
-    (it chooses between the builds)."""
-    paths = glob.glob(os.path.join(root, CORE, "*.py"))
-    return sorted(os.path.relpath(p, root) for p in paths if os.path.basename(p) != "__init__.py")
-
-
-def sources_digest(root: str = ROOT) -> str:
-    """SHA-256 over the core's sources (names and contents): what a compiled
-    build is checked against at import."""
-    digest = hashlib.sha256()
-    for path in core_sources(root):
-        digest.update(path.replace(os.sep, "/").encode() + b"\0")
-        with open(os.path.join(root, path), "rb") as f:
-            digest.update(f.read() + b"\0")
-    return digest.hexdigest()
-
-
-def digest_file_name() -> str:
-    """One digest file per interpreter ABI: builds for several Pythons
-    share the folder."""
-    return "sources" + str(sysconfig.get_config_var("EXT_SUFFIX")) + ".sha256"
+    """The core's modules that get compiled, relative to ``root``."""
+    names = _sources_rules(root).compiled_module_files(os.path.join(root, CORE))
+    return [os.path.join(CORE, name) for name in names]
 
 
 def _say(message: str) -> None:
@@ -132,7 +124,8 @@ def _compile(root: str, work: str) -> List[Tuple[str, str]]:
     from mypyc.build import mypycify
     from setuptools import Distribution  # type: ignore[import-untyped,unused-ignore]
 
-    digest = sources_digest(root)
+    rules = _sources_rules(root)
+    digest = rules.sources_digest(os.path.join(root, CORE))
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
     cwd = os.getcwd()
     os.chdir(root)  # mypyc names modules after paths relative to the cwd
@@ -169,10 +162,10 @@ def _compile(root: str, work: str) -> List[Tuple[str, str]]:
     for extension in extensions:
         relative = extension.name.replace(".", os.sep) + suffix
         built.append((os.path.join(out, relative), relative))
-    digest_path = os.path.join(work, digest_file_name())
+    digest_path = os.path.join(work, rules.digest_file_name())
     with open(digest_path, "w") as f:
         f.write(digest + "\n")
-    built.append((digest_path, os.path.join(COMPILED, digest_file_name())))
+    built.append((digest_path, os.path.join(COMPILED, rules.digest_file_name())))
     _say("compiled the core with mypyc (%d modules)" % (len(extensions) - 1,))
     return built
 

@@ -14,13 +14,12 @@ non-empty value.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
-import sysconfig
 import warnings
 from importlib.machinery import ExtensionFileLoader
-from typing import List
+
+from ._sources import digest_file_name, sources_digest
 
 NO_EXTENSIONS = "TORNADO_H1ALT_NO_EXTENSIONS"
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,23 +30,12 @@ def _compiled_build_matches() -> bool:
     """Whether ``_compiled/`` holds a build of these very sources for this
     interpreter (its digest file is written by ``hatch_build.py``); warns
     when it holds one of other sources, e.g. after an edit of the core."""
-    digest_path = os.path.join(
-        _COMPILED, "sources" + str(sysconfig.get_config_var("EXT_SUFFIX")) + ".sha256"
-    )
     try:
-        with open(digest_path) as f:
+        with open(os.path.join(_COMPILED, digest_file_name())) as f:
             expected = f.read().strip()
     except OSError:
         return False
-    digest = hashlib.sha256()
-    names: List[str] = sorted(n for n in os.listdir(_HERE) if n.endswith(".py"))
-    for name in names:
-        if name == "__init__.py":
-            continue
-        digest.update(("tornado_h1alt/h1/" + name).encode() + b"\0")
-        with open(os.path.join(_HERE, name), "rb") as f:
-            digest.update(f.read() + b"\0")
-    if digest.hexdigest() == expected:
+    if sources_digest(_HERE) == expected:
         return True
     warnings.warn(
         "tornado_h1alt: the compiled core in %s was built from other sources than"
