@@ -629,6 +629,17 @@ def test_encode_head_refuses_cr_lf() -> None:
         encode_head("HTTP/1.1 200 OK", [("A", "b\r\nInjected: yes")])
 
 
+@pytest.mark.parametrize("bad", ["\r", "\n", "\r\n", "\n\r"])
+@pytest.mark.parametrize("where", ["name", "value", "start line"])
+def test_encode_head_refuses_any_cr_or_lf_anywhere(bad: str, where: str) -> None:
+    # A lone CR or LF splits a head for some recipients as surely as CRLF.
+    start_line = "GET /a%sb HTTP/1.1" % bad if where == "start line" else "GET / HTTP/1.1"
+    name = "X-%sA" % bad if where == "name" else "X-A"
+    value = "v%sw" % bad if where == "value" else "v"
+    with pytest.raises(ValueError, match="CR or LF"):
+        encode_head(start_line, [("Host", "h"), (name, value), ("X-B", "c")])
+
+
 @pytest.mark.parametrize(
     "code, reason, line",
     [
@@ -902,6 +913,59 @@ def test_one_pass_head_parse_equals_line_by_line(
     finally:
         abnf.plain_head = saved
     assert fast == slow
+
+
+REQUEST_LINE_PARTS = st.sampled_from(
+    [
+        "GET",
+        "get",
+        "M-SEARCH",
+        "G@T",
+        "",
+        "/",
+        "/a?b=c",
+        "*",
+        "http://h/p",
+        "/caf\xe9",
+        "/\x7f",
+        "/a\tb",
+        "HTTP/1.1",
+        "HTTP/1.0",
+        "HTTP/2.0",
+        "HTTP/1.10",
+        "http/1.1",
+        "HTTP/\u0661.1",
+    ]
+)
+
+
+@settings(max_examples=500)
+@given(
+    parts=st.lists(REQUEST_LINE_PARTS, min_size=1, max_size=4),
+    separators=st.lists(st.sampled_from([" ", "  ", "\t", ""]), min_size=3, max_size=3),
+)
+def test_request_line_split_equals_the_grammar(parts: List[str], separators: List[str]) -> None:
+    # _request_line checks the request-line part by part, with cheap tests
+    # first; it must accept exactly what abnf.request_line matches, with
+    # the same parts.
+    line = "".join(part + sep for part, sep in zip(parts, separators + [""]))
+    match = abnf.request_line.fullmatch(line)
+    try:
+        parsed: object = heads._request_line(line)
+    except ProtocolError:
+        parsed = None
+    assert parsed == (match.groups() if match else None)
+
+
+@settings(max_examples=500)
+@given(line=st.text(alphabet="GET /aHTP1.0\t\x7f\xe9\x85\u0100\u0661", max_size=24))
+def test_request_line_split_equals_the_grammar_on_any_text(line: str) -> None:
+    match = abnf.request_line.fullmatch(line)
+    try:
+        parsed: object = heads._request_line(line)
+    except ProtocolError:
+        parsed = None
+    assert parsed == (match.groups() if match else None)
 
 
 # -- readable_from: wider reads of a chunked body, never past its end ---------------------

@@ -36,6 +36,7 @@ __all__ = [
     "field_name",
     "field_value_forbidden",
     "hex_digits",
+    "http_version",
     "host",
     "list_separator",
     "method",
@@ -100,6 +101,7 @@ request_target = re.compile(rf"[{VCHAR}{OBS_TEXT}]+")
 
 # RFC 9112 2.3:  HTTP-version = HTTP-name "/" DIGIT "." DIGIT
 HTTP_VERSION = r"HTTP/[0-9]\.[0-9]"
+http_version = re.compile(HTTP_VERSION)
 
 # RFC 9112 3:  request-line = method SP request-target SP HTTP-version
 request_line = re.compile(rf"({method.pattern}) ({request_target.pattern}) ({HTTP_VERSION})")

@@ -2,15 +2,16 @@
 
 A message arrives as a head (`RequestHead` or `ResponseHead`), zero or more
 `Data` events and an `EndOfMessage`; `ConnectionClosed` is the peer's clean
-close before a message began.  Events are immutable tuples: cheap to make,
-and an adapter can keep them.
+close before a message began.  Events are small immutable records (`Record`): cheap to make, and an
+adapter can keep them.
 """
 
 from __future__ import annotations
 
-from typing import List, NamedTuple, Tuple, Union
+from typing import ClassVar, List, Tuple, Union
 
 from .framing import Framing
+from .record import Record
 
 __all__ = [
     "ConnectionClosed",
@@ -28,7 +29,7 @@ __all__ = [
 Fields = List[Tuple[str, str]]
 
 
-class RequestHead(NamedTuple):
+class RequestHead(Record):
     """A request's start line and header section (RFC 9112 3, 5).
 
     ``http_version`` is the version as sent ("HTTP/1.1") and ``version`` the
@@ -37,16 +38,48 @@ class RequestHead(NamedTuple):
     (RFC 9112 9.3).
     """
 
-    method: str
-    target: str
-    http_version: str
-    version: Tuple[int, int]
-    fields: Fields
-    framing: Framing
-    keep_alive: bool
+    __slots__ = ("method", "target", "http_version", "version", "fields", "framing", "keep_alive")
+    FIELDS: ClassVar[Tuple[str, ...]] = (
+        "method",
+        "target",
+        "http_version",
+        "version",
+        "fields",
+        "framing",
+        "keep_alive",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        http_version: str,
+        version: Tuple[int, int],
+        fields: Fields,
+        framing: Framing,
+        keep_alive: bool,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.http_version = http_version
+        self.version = version
+        self.fields = fields
+        self.framing = framing
+        self.keep_alive = keep_alive
+
+    def values(self) -> Tuple[object, ...]:
+        return (
+            self.method,
+            self.target,
+            self.http_version,
+            self.version,
+            self.fields,
+            self.framing,
+            self.keep_alive,
+        )
 
 
-class ResponseHead(NamedTuple):
+class ResponseHead(Record):
     """A response's status line and header section (RFC 9112 4, 5).
 
     As `RequestHead`; ``reason`` is "" when the status line has none.  A
@@ -54,13 +87,53 @@ class ResponseHead(NamedTuple):
     final response follows.
     """
 
-    http_version: str
-    status_code: int
-    reason: str
-    version: Tuple[int, int]
-    fields: Fields
-    framing: Framing
-    keep_alive: bool
+    __slots__ = (
+        "http_version",
+        "status_code",
+        "reason",
+        "version",
+        "fields",
+        "framing",
+        "keep_alive",
+    )
+    FIELDS: ClassVar[Tuple[str, ...]] = (
+        "http_version",
+        "status_code",
+        "reason",
+        "version",
+        "fields",
+        "framing",
+        "keep_alive",
+    )
+
+    def __init__(
+        self,
+        http_version: str,
+        status_code: int,
+        reason: str,
+        version: Tuple[int, int],
+        fields: Fields,
+        framing: Framing,
+        keep_alive: bool,
+    ) -> None:
+        self.http_version = http_version
+        self.status_code = status_code
+        self.reason = reason
+        self.version = version
+        self.fields = fields
+        self.framing = framing
+        self.keep_alive = keep_alive
+
+    def values(self) -> Tuple[object, ...]:
+        return (
+            self.http_version,
+            self.status_code,
+            self.reason,
+            self.version,
+            self.fields,
+            self.framing,
+            self.keep_alive,
+        )
 
     @property
     def interim(self) -> bool:
@@ -71,25 +144,44 @@ class ResponseHead(NamedTuple):
 Head = Union[RequestHead, ResponseHead]
 
 
-class Data(NamedTuple):
+class Data(Record):
     """A piece of message body (after removing chunk framing).
 
     ``chunk_end`` is False only for a piece that stops inside a chunk of a
     chunked body (more of the same chunk follows).
     """
 
-    data: bytes
-    chunk_end: bool = True
+    __slots__ = ("data", "chunk_end")
+    FIELDS: ClassVar[Tuple[str, ...]] = ("data", "chunk_end")
+
+    def __init__(self, data: bytes, chunk_end: bool = True) -> None:
+        self.data = data
+        self.chunk_end = chunk_end
+
+    def values(self) -> Tuple[object, ...]:
+        return (self.data, self.chunk_end)
 
 
-class EndOfMessage(NamedTuple):
+class EndOfMessage(Record):
     """The body is complete; ``trailers`` holds any trailer fields (RFC 9112 7.1.2)."""
 
-    trailers: Fields
+    __slots__ = ("trailers",)
+    FIELDS: ClassVar[Tuple[str, ...]] = ("trailers",)
+
+    def __init__(self, trailers: Fields) -> None:
+        self.trailers = trailers
+
+    def values(self) -> Tuple[object, ...]:
+        return (self.trailers,)
 
 
-class ConnectionClosed(NamedTuple):
+class ConnectionClosed(Record):
     """The peer closed the connection cleanly between two messages."""
+
+    __slots__ = ()
+
+    def values(self) -> Tuple[object, ...]:
+        return ()
 
 
 Event = Union[RequestHead, ResponseHead, Data, EndOfMessage, ConnectionClosed]

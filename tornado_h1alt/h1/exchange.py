@@ -36,6 +36,7 @@ from .framing import (
     connection_options,
     forbids_length_fields,
     opens_tunnel,
+    persistent_by_default,
     request_framing,
     response_framing,
     split_list,
@@ -43,7 +44,14 @@ from .framing import (
 from .plan import ReadBytes, Want
 from .readers import EMPTY_BODY, BodyReader, HeadReader, LengthReader, UntilCloseReader
 from .state import ExchangeState, Side, State, Transition
-from .writers import CONTINUE_RESPONSE, BodyWriter, encode_head, error_response, status_line
+from .writers import (
+    CONTINUE_RESPONSE,
+    BodyWriter,
+    as_text,
+    encode_head,
+    error_response,
+    status_line,
+)
 
 __all__ = [
     "CHUNK_YIELD_COST",
@@ -211,7 +219,7 @@ class Exchange:
             self.keep_alive = False
         if isinstance(head, RequestHead):
             self.request_method = head.method
-            self._keep_alive_requested = head.version < (1, 1) and head.keep_alive
+            self._keep_alive_requested = not persistent_by_default(head.version) and head.keep_alive
         self.state.process(Side.READ, Transition.HEAD)
         self.head = head
         return head
@@ -274,7 +282,7 @@ class Exchange:
         # response has already begun.
         # Expect is a list (RFC 9110 10.1.1: Expect = #expectation).
         return (
-            head.version >= (1, 1)
+            persistent_by_default(head.version)
             and self.state.write is State.IDLE
             and "100-continue"
             in [
@@ -345,13 +353,14 @@ class Exchange:
         option MUST close the connection after the response.
         """
         assert self.is_client
-        framing = request_framing(method=method, content_length=_content_length(fields))
+        sent = _SentFields(fields)
+        framing = request_framing(method=method, content_length=sent.content_length)
         if framing is not None and framing.kind is BodyKind.CHUNKED:
-            fields["Transfer-Encoding"] = "chunked"
-        if _says_close(fields):
+            sent.set("Transfer-Encoding", "chunked")
+        if sent.says_close():
             self.keep_alive = False
             self._no_keep_alive = True
-        data = encode_head("%s %s HTTP/1.1" % (method, target), fields.get_all())
+        data = encode_head("%s %s HTTP/1.1" % (method, target), sent.pairs)
         self.request_method = method
         self.state.process(Side.WRITE, Transition.HEAD)
         self._writer = BodyWriter(framing)
@@ -372,11 +381,12 @@ class Exchange:
         """
         request = self.head
         assert not self.is_client and request is not None, "no request has been read"
+        sent = _SentFields(fields)
         framing = response_framing(
             request_method=self.request_method,
             request_version=request.version,
             status_code=code,
-            content_length=_content_length(fields),
+            content_length=sent.content_length,
         )
         if framing.kind is BodyKind.UNTIL_CLOSE:
             # Only the close can end this body for an HTTP/1.0 client.
@@ -385,22 +395,21 @@ class Exchange:
             # RFC 9110 8.6, RFC 9112 6.1: not in a 1xx or 204 response, nor
             # in a 2xx response to CONNECT, whatever the application set.
             for name in ("Content-Length", "Transfer-Encoding"):
-                if fields.get_list(name):
-                    del fields[name]
+                sent.remove(name)
             if opens_tunnel(self.request_method, code):
                 # The connection is a tunnel now: no more HTTP on it.
                 self.keep_alive = False
-        closing = _says_close(fields)
+        closing = sent.says_close()
         if closing:
             self.keep_alive = False
-        if request.version >= (1, 1):
+        if persistent_by_default(request.version):
             if not self.keep_alive and not closing:
-                fields["Connection"] = "close"
+                sent.set("Connection", "close")
         elif self._keep_alive_requested and self.keep_alive:
-            fields["Connection"] = "Keep-Alive"
+            sent.set("Connection", "Keep-Alive")
         if framing.kind is BodyKind.CHUNKED:
-            fields["Transfer-Encoding"] = "chunked"
-        data = encode_head(status_line(code, reason), fields.get_all())
+            sent.set("Transfer-Encoding", "chunked")
+        data = encode_head(status_line(code, reason), sent.pairs)
         self.state.process(Side.WRITE, Transition.HEAD)
         self._writer = BodyWriter(framing)
         return data
@@ -474,22 +483,60 @@ class Exchange:
         self.state.detach()
 
 
-def _content_length(fields: HeaderFields) -> Optional[str]:
-    """The Content-Length of a message we send, its lines as one value
-    (as HTTPHeaders.get gives it), or None."""
-    values = fields.get_list("Content-Length")
-    if len(values) == 1:
-        return values[0]
-    return ",".join(values) if values else None
+class _SentFields:
+    """The header fields of a message we send, read once.
 
+    ``fields`` (Tornado's ``HTTPHeaders``, whose methods are Python calls)
+    is listed once (`pairs`, for `encode_head`), and the fields the
+    exchange decides on are found in that list.  The fields the exchange
+    adds or removes go to ``fields`` itself (the application may look at
+    its headers afterwards, as with Tornado's engine), and ``pairs`` is
+    listed again.
+    """
 
-def _says_close(fields: HeaderFields) -> bool:
-    """Whether a message we send carries the close connection option."""
-    connection = fields.get_list("Connection")
-    if not connection:
+    __slots__ = ("fields", "pairs", "content_length", "_connection")
+
+    def __init__(self, fields: HeaderFields) -> None:
+        self.fields = fields
+        self.pairs: List[Tuple[object, object]] = []
+        # Its Content-Length lines as one value (as HTTPHeaders.get gives
+        # it), or None.
+        self.content_length: Optional[str] = None
+        self._connection: List[str] = []  # its Connection lines
+        self._list()
+
+    def _list(self) -> None:
+        pairs: List[Tuple[object, object]] = list(self.fields.get_all())
+        lengths: List[str] = []
+        connection: List[str] = []
+        for name, value in pairs:
+            # (Names are str, values str or bytes: see encode_head.  Only
+            # names that begin with a C are lowered.)
+            if isinstance(name, str) and name and name[0] in "Cc":
+                lowered = name.lower()
+                if lowered == "content-length":
+                    lengths.append(as_text(value))
+                elif lowered == "connection":
+                    connection.append(as_text(value))
+        self.pairs = pairs
+        self.content_length = ",".join(lengths) if lengths else None
+        self._connection = connection
+
+    def set(self, name: str, value: str) -> None:
+        """Set ``name`` to ``value`` (in place of any lines it had)."""
+        self.fields[name] = value
+        self._list()
+
+    def remove(self, name: str) -> None:
+        """Remove every line of ``name``, if it has any."""
+        if self.fields.get_list(name):
+            del self.fields[name]
+            self._list()
+
+    def says_close(self) -> bool:
+        """Whether the message carries the close connection option."""
+        # (The list is parsed only if "close" appears in it at all.)
+        for value in self._connection:
+            if "close" in value.lower():
+                return "close" in connection_options({"connection": self._connection})
         return False
-    # (The list is parsed only if "close" appears in it at all.)
-    for value in connection:
-        if "close" in value.lower():
-            return "close" in connection_options({"connection": connection})
-    return False

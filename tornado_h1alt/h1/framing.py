@@ -9,10 +9,11 @@ disagree about framing.
 from __future__ import annotations
 
 import enum
-from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import ClassVar, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import abnf
 from .errors import ProtocolError
+from .record import Record
 
 __all__ = [
     "BodyKind",
@@ -22,6 +23,7 @@ __all__ = [
     "METHODS_WITH_CONTENT",
     "forbids_length_fields",
     "opens_tunnel",
+    "persistent_by_default",
     "NO_BODY",
     "connection_options",
     "field_values",
@@ -37,7 +39,7 @@ __all__ = [
 
 Fields = Sequence[Tuple[str, str]]
 # The values of each field by lower-cased name, in order (see index_fields).
-FieldIndex = Mapping[str, List[str]]
+FieldIndex = Dict[str, List[str]]
 
 
 class BodyKind(enum.Enum):
@@ -49,11 +51,18 @@ class BodyKind(enum.Enum):
     UNTIL_CLOSE = "until-close"  # everything until the peer closes
 
 
-class Framing(NamedTuple):
+class Framing(Record):
     """A body framing decision: its kind and, for LENGTH, the byte count."""
 
-    kind: BodyKind
-    length: int = 0
+    __slots__ = ("kind", "length")
+    FIELDS: ClassVar[Tuple[str, ...]] = ("kind", "length")
+
+    def __init__(self, kind: BodyKind, length: int = 0) -> None:
+        self.kind = kind
+        self.length = length
+
+    def values(self) -> Tuple[object, ...]:
+        return (self.kind, self.length)
 
 
 # The shortest possible end of a chunked body: the last chunk and an empty
@@ -66,6 +75,14 @@ UNTIL_CLOSE = Framing(BodyKind.UNTIL_CLOSE)
 # RFC 9112 6.3 rule 7: a request with neither Transfer-Encoding nor
 # Content-Length has an empty body.
 EMPTY = Framing(BodyKind.LENGTH, 0)
+
+
+def persistent_by_default(version: Tuple[int, int]) -> bool:
+    """Whether ``version`` is HTTP/1.1 or later: its connections persist
+    unless a message says close, and it speaks chunked (RFC 9112 9.3, 6.1).
+    (Compared field by field: the compiled build would box two tuples to
+    compare them whole.)"""
+    return version[0] > 1 or (version[0] == 1 and version[1] >= 1)
 
 
 def index_fields(fields: Fields) -> Dict[str, List[str]]:
@@ -211,17 +228,17 @@ def received_framing(
 
 def request_keeps_alive(version: Tuple[int, int], fields: FieldIndex) -> bool:
     """Whether the connection may carry another request after this one (RFC 9112 9.3)."""
-    if version < (1, 1) and "transfer-encoding" in fields:
+    if not persistent_by_default(version) and "transfer-encoding" in fields:
         # RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding MUST be
         # treated as if its framing were faulty and the connection closed
         # after processing it (a 1.0 intermediary may have mangled it).
         return False
     if "connection" not in fields:
-        return version >= (1, 1)  # the default: persistent from 1.1 on
+        return persistent_by_default(version)
     options = connection_options(fields)
     if "close" in options:
         return False
-    if version >= (1, 1):
+    if persistent_by_default(version):
         return True
     return "keep-alive" in options
 
@@ -267,7 +284,7 @@ def response_framing(
         return Framing(BodyKind.LENGTH, length)
     # RFC 9112 6.1: chunked may only be sent to a peer known to speak 1.1;
     # to an HTTP/1.0 client the close of the connection ends the body.
-    if request_version >= (1, 1):
+    if persistent_by_default(request_version):
         return CHUNKED
     return UNTIL_CLOSE
 

@@ -10,7 +10,7 @@ trailer lines too.
 
 from __future__ import annotations
 
-from typing import List, Optional, Set, Tuple
+from typing import Final, List, Optional, Set, Tuple
 
 from . import abnf
 from .errors import ProtocolError
@@ -20,6 +20,7 @@ from .framing import (
     FieldIndex,
     index_fields,
     opens_tunnel,
+    persistent_by_default,
     received_framing,
     request_keeps_alive,
     response_keeps_alive,
@@ -34,11 +35,7 @@ _VERSIONS = {"HTTP/1.1": (1, 1), "HTTP/1.0": (1, 0)}
 def parse_request_head(block: bytes) -> RequestHead:
     """Parse a request head (RFC 9112 3, 5); see the module docstring."""
     start_line, fields, index = _lines_and_fields(block, allow_obs_fold=False)
-    match = abnf.request_line.fullmatch(start_line)
-    if match is None:
-        # RFC 9112 3: an invalid request-line SHOULD get a 400.
-        raise ProtocolError("Malformed HTTP request line")
-    method, target, http_version = match.groups()
+    method, target, http_version = _request_line(start_line)
     if target[0] != "/" or method == "CONNECT":
         _check_target_form(method, target)
     version = _version(http_version)
@@ -50,6 +47,37 @@ def parse_request_head(block: bytes) -> RequestHead:
     if framing.kind is BodyKind.LENGTH and "content-length" in index:
         fields = _single_content_length(fields, index, framing.length)
     return RequestHead(method, target, http_version, version, fields, framing, keep_alive)
+
+
+# The methods nearly every request has, known to be tokens.
+_COMMON_METHODS: Final = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE")
+)
+
+
+def _request_line(line: str) -> Tuple[str, str, str]:
+    """The method, request-target and HTTP-version of a request-line.
+
+    RFC 9112 3: request-line = method SP request-target SP HTTP-version,
+    where neither the method (a token) nor the target contains a space: so
+    the first space ends the method and the last begins the version.  This
+    is `abnf.request_line`, checked part by part with cheap tests first;
+    each part that fails them is matched against its grammar.
+    """
+    method, _, rest = line.partition(" ")
+    target, _, http_version = rest.rpartition(" ")
+    if (
+        (method in _COMMON_METHODS or abnf.method.fullmatch(method))
+        and (http_version in _VERSIONS or abnf.http_version.fullmatch(http_version))
+        # (Printable ASCII but the space is exactly VCHAR.)
+        and (
+            (target.isascii() and target.isprintable() and " " not in target and target != "")
+            or abnf.request_target.fullmatch(target)
+        )
+    ):
+        return method, target, http_version
+    # RFC 9112 3: an invalid request-line SHOULD get a 400.
+    raise ProtocolError("Malformed HTTP request line")
 
 
 def parse_response_head(block: bytes, request_method: Optional[str]) -> ResponseHead:
@@ -191,7 +219,7 @@ def _check_host(version: Tuple[int, int], index: FieldIndex) -> None:
     # lacks a Host field, has more than one, or has an invalid value.
     hosts = index.get("host")
     if hosts is None:
-        if version >= (1, 1):
+        if persistent_by_default(version):
             raise ProtocolError("Missing Host header")
         return
     if len(hosts) > 1 or "," in hosts[0]:

@@ -9,7 +9,9 @@ requests, and the adapter reads exactly that (`tornado_h1alt.streamio.read_for`)
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple, Union
+from typing import ClassVar, Tuple, Union
+
+from .record import Record
 
 __all__ = [
     "ReadBytes",
@@ -55,7 +57,7 @@ def line_read_pattern(max_bytes: int) -> bytes:
     return rb"\A(?:[^\n]*\n|[\s\S]{%d})" % max_bytes
 
 
-class ReadUntilRegex(NamedTuple):
+class ReadUntilRegex(Record):
     """Read up to and including a match of ``pattern`` (a head).
 
     ``pattern`` is anchored at the start of the read and bounds it to
@@ -64,27 +66,55 @@ class ReadUntilRegex(NamedTuple):
     returns; it needs ``max_bytes`` as IOStream's limit.
     """
 
-    pattern: bytes
-    max_bytes: int
-    unanchored: bytes = HEAD_END_READ
+    __slots__ = ("pattern", "max_bytes", "unanchored")
+    FIELDS: ClassVar[Tuple[str, ...]] = ("pattern", "max_bytes", "unanchored")
+
+    def __init__(self, pattern: bytes, max_bytes: int, unanchored: bytes = HEAD_END_READ) -> None:
+        self.pattern = pattern
+        self.max_bytes = max_bytes
+        self.unanchored = unanchored
+
+    def values(self) -> Tuple[object, ...]:
+        return (self.pattern, self.max_bytes, self.unanchored)
 
 
-class ReadLine(NamedTuple):
+class ReadLine(Record):
     """Read up to and including the next LF, at most ``max_bytes`` (see `line_read_pattern`)."""
 
-    max_bytes: int
+    __slots__ = ("max_bytes",)
+    FIELDS: ClassVar[Tuple[str, ...]] = ("max_bytes",)
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+
+    def values(self) -> Tuple[object, ...]:
+        return (self.max_bytes,)
 
 
-class ReadBytes(NamedTuple):
+class ReadBytes(Record):
     """Read at most ``size`` bytes (fewer is fine)."""
 
-    size: int
+    __slots__ = ("size",)
+    FIELDS: ClassVar[Tuple[str, ...]] = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def values(self) -> Tuple[object, ...]:
+        return (self.size,)
 
 
-class ReadUntilClose(NamedTuple):
+class ReadUntilClose(Record):
     """Read at most ``size`` bytes; the end of the stream ends the body."""
 
-    size: int
+    __slots__ = ("size",)
+    FIELDS: ClassVar[Tuple[str, ...]] = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def values(self) -> Tuple[object, ...]:
+        return (self.size,)
 
 
 Want = Union[ReadUntilRegex, ReadLine, ReadBytes, ReadUntilClose]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import http
 import re
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from . import abnf
 from .errors import OutputError
@@ -19,6 +19,7 @@ from .framing import LAST_CHUNK, BodyKind, Framing
 __all__ = [
     "BodyWriter",
     "CONTINUE_RESPONSE",
+    "as_text",
     "encode_head",
     "error_response",
     "status_line",
@@ -60,7 +61,7 @@ def status_line(code: int, reason: str) -> str:
     return line
 
 
-def encode_head(start_line: str, fields: Iterable[Tuple[object, object]]) -> bytes:
+def encode_head(start_line: str, fields: List[Tuple[object, object]]) -> bytes:
     """Serialise a start line and header fields into a message head.
 
     A name or value given as bytes is decoded as UTF-8, anything else but
@@ -69,23 +70,25 @@ def encode_head(start_line: str, fields: Iterable[Tuple[object, object]]) -> byt
     anywhere: it would let a value inject fields or a whole response
     (header injection / response splitting).
     """
-    fields = list(fields)
     lines = [start_line]
     try:
         lines.extend([name + ": " + value for name, value in fields])  # type: ignore[operator]
     except TypeError:
-        lines[1:] = [_text(name) + ": " + _text(value) for name, value in fields]
-    # One search over the whole head; the separators are added afterwards,
-    # so any CR or LF found came from the caller.
-    if _CR_OR_LF.search("".join(lines)):
-        for line in lines:
+        lines[1:] = [as_text(name) + ": " + as_text(value) for name, value in fields]
+    lines.append("\r\n")
+    text = "\r\n".join(lines)
+    # The separators put one CR and one LF per line there (the start line,
+    # the fields, the empty line): any more came from the caller.  (Two
+    # counts cost less than a regex search.)
+    if text.count("\r") != len(lines) or text.count("\n") != len(lines):
+        for line in lines[:-1]:
             if _CR_OR_LF.search(line):
                 raise ValueError("Illegal characters (CR or LF) in header: %r" % line)
-    lines.append("\r\n")
-    return "\r\n".join(lines).encode("latin-1")
+    return text.encode("latin-1")
 
 
-def _text(value: object) -> str:
+def as_text(value: object) -> str:
+    """A header name or value as str: bytes decoded as UTF-8, anything else by str()."""
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
