@@ -158,14 +158,15 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._body_timeout = params.body_timeout
         self._head_timer = head_timer
         self._output_batch = output_batch
-        self._exchange = Exchange(
+        self._exchange = Exchange(  # (by position: see Exchange.__init__)
             bool(is_client),
-            max_header_size=int(params.max_header_size or DEFAULT_MAX_HEADER_SIZE),
-            chunk_size=int(params.chunk_size or DEFAULT_CHUNK_SIZE),
-            # Chunk boundaries are not the application's business from 6.6
-            # on (see compat.COALESCES_BODY_PIECES).
-            coalesce_chunks=COALESCED_CHUNKS if compat.COALESCES_BODY_PIECES else 0,
-            no_keep_alive=bool(params.no_keep_alive),
+            int(params.max_header_size or DEFAULT_MAX_HEADER_SIZE),  # max_header_size
+            int(params.chunk_size or DEFAULT_CHUNK_SIZE),  # chunk_size
+            None,  # max_body_size: set once the head has been handled
+            # coalesce_chunks: chunk boundaries are not the application's
+            # business from 6.6 on (see compat.COALESCES_BODY_PIECES).
+            COALESCED_CHUNKS if compat.COALESCES_BODY_PIECES else 0,
+            bool(params.no_keep_alive),  # no_keep_alive
         )
         # A server answers an oversized head or line with 414/431/400; a
         # client keeps Tornado's contract (IOStream's UnsatisfiableReadError).

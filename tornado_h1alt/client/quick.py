@@ -264,10 +264,10 @@ class QuickExchange:
         self.code = 0
         self.reason = ""
         self.headers: Optional[httputil.HTTPHeaders] = None
-        self._exchange = Exchange(
+        self._exchange = Exchange(  # (by position: see Exchange.__init__)
             True,
-            max_header_size=client.max_header_size or DEFAULT_MAX_HEADER_SIZE,
-            chunk_size=DEFAULT_CHUNK_SIZE,
+            int(client.max_header_size or DEFAULT_MAX_HEADER_SIZE),  # max_header_size
+            DEFAULT_CHUNK_SIZE,  # chunk_size
         )
         self._want: Optional[Want] = None  # the read in progress
         self._gzip: Optional[GzipBody] = None

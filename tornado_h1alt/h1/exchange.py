@@ -134,10 +134,12 @@ class Exchange:
         "_chunks_counted",
     )
 
+    # (Not keyword-only: the compiled build parses keyword arguments much
+    # more slowly than positional ones, and an adapter makes one of these
+    # per request, so the adapters pass them by position.)
     def __init__(
         self,
         is_client: bool,
-        *,
         max_header_size: int = 65536,
         chunk_size: int = 65536,
         max_body_size: Optional[int] = None,
