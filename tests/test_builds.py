@@ -235,14 +235,16 @@ def _bind() -> Any:
     return sock, sock.getsockname()[1]
 
 
-async def test_a_client_with_a_float_body_limit_reads_responses(io_loop: IOLoop) -> None:
+@pytest.mark.parametrize("limit", ["max_body_size", "max_header_size"])
+async def test_a_client_with_a_float_limit_reads_responses(io_loop: IOLoop, limit: str) -> None:
     # max_body_size=1e6 is an easy thing to write; both clients take it.
     server = HTTPServer(Application([(r"/(\w+)", _OddValues)]))
     sock, port = _bind()
     server.add_sockets([sock])
+    options: Dict[str, Any] = {limit: 1e6}
     clients = [
-        tornado_h1alt.KeepAliveHTTPClient(force_instance=True, max_body_size=1e6),
-        tornado_h1alt.SimpleAsyncHTTPClient(force_instance=True, max_body_size=1e6),
+        tornado_h1alt.KeepAliveHTTPClient(force_instance=True, **options),
+        tornado_h1alt.SimpleAsyncHTTPClient(force_instance=True, **options),
     ]
     try:
         for client in clients:
