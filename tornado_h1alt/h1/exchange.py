@@ -22,7 +22,7 @@ No I/O: an adapter feeds it bytes (`receive_data`), takes events
 
 from __future__ import annotations
 
-from typing import Iterable, List, Optional, Protocol, Tuple, Union
+from typing import Final, Iterable, List, Optional, Protocol, Tuple, Union
 
 from mypy_extensions import mypyc_attr
 
@@ -65,18 +65,18 @@ __all__ = [
 # The most 1xx responses a client accepts before the final one.  Real
 # servers send one or two (100 Continue, 103 Early Hints); the cap stops a
 # peer from keeping a request alive forever.
-MAX_INTERIM_RESPONSES = 10
+MAX_INTERIM_RESPONSES: Final = 10
 
 # While a body arrives faster than it is processed, an adapter's reads may
 # complete without returning to the event loop; after this much work it
 # should yield once, so one busy connection cannot starve the others.  A
 # chunk of a chunked body counts as at least CHUNK_YIELD_COST bytes, since
 # per-chunk overhead dominates there.
-YIELD_THRESHOLD = 256 * 1024
-CHUNK_YIELD_COST = 1024
+YIELD_THRESHOLD: Final = 256 * 1024
+CHUNK_YIELD_COST: Final = 1024
 # The most chunks worth coalescing into one Data event (see ChunkedReader):
 # one yield's worth.
-COALESCED_CHUNKS = YIELD_THRESHOLD // CHUNK_YIELD_COST
+COALESCED_CHUNKS: Final = YIELD_THRESHOLD // CHUNK_YIELD_COST
 
 
 class HeaderFields(Protocol):

@@ -9,7 +9,7 @@ disagree about framing.
 from __future__ import annotations
 
 import enum
-from typing import ClassVar, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import ClassVar, Dict, Final, Iterable, List, Optional, Sequence, Tuple
 
 from . import abnf
 from .errors import ProtocolError
@@ -67,14 +67,14 @@ class Framing(Record):
 
 # The shortest possible end of a chunked body: the last chunk and an empty
 # trailer section (RFC 9112 7.1).
-LAST_CHUNK = b"0\r\n\r\n"
+LAST_CHUNK: Final = b"0\r\n\r\n"
 
-NO_BODY = Framing(BodyKind.NONE)
-CHUNKED = Framing(BodyKind.CHUNKED)
-UNTIL_CLOSE = Framing(BodyKind.UNTIL_CLOSE)
+NO_BODY: Final = Framing(BodyKind.NONE)
+CHUNKED: Final = Framing(BodyKind.CHUNKED)
+UNTIL_CLOSE: Final = Framing(BodyKind.UNTIL_CLOSE)
 # RFC 9112 6.3 rule 7: a request with neither Transfer-Encoding nor
 # Content-Length has an empty body.
-EMPTY = Framing(BodyKind.LENGTH, 0)
+EMPTY: Final = Framing(BodyKind.LENGTH, 0)
 
 
 def persistent_by_default(version: Tuple[int, int]) -> bool:
@@ -98,7 +98,7 @@ def index_fields(fields: Fields) -> Dict[str, List[str]]:
     return index
 
 
-_NONE: List[str] = []
+_NONE: Final[List[str]] = []
 
 
 def field_values(fields: FieldIndex, name: str) -> List[str]:
@@ -149,7 +149,7 @@ def forbids_length_fields(request_method: Optional[str], status_code: int) -> bo
 
 # RFC 9110 8.6 asks recipients to guard against overflow in Content-Length:
 # more significant digits than this are refused (10**18 bytes is an exabyte).
-MAX_LENGTH_DIGITS = 18
+MAX_LENGTH_DIGITS: Final = 18
 
 
 def _content_length(values: List[str]) -> int:
@@ -292,7 +292,7 @@ def response_framing(
 # Methods whose requests usually have content, so a request without a
 # Content-Length is sent chunked rather than with an empty body (Tornado's
 # long-standing client behaviour).
-METHODS_WITH_CONTENT = ("POST", "PUT", "PATCH")
+METHODS_WITH_CONTENT: Final = ("POST", "PUT", "PATCH")
 
 
 def request_framing(*, method: str, content_length: Optional[str]) -> Optional[Framing]:

@@ -29,7 +29,7 @@ from .framing import (
 __all__ = ["parse_fields", "parse_request_head", "parse_response_head", "split_lines"]
 
 # The versions nearly every message carries, parsed once.
-_VERSIONS = {"HTTP/1.1": (1, 1), "HTTP/1.0": (1, 0)}
+_VERSIONS: Final = {"HTTP/1.1": (1, 1), "HTTP/1.0": (1, 0)}
 
 
 def parse_request_head(block: bytes) -> RequestHead:
@@ -210,8 +210,8 @@ def _check_target_form(method: str, target: str) -> None:
 
 # Host values already found valid: a server hears a handful of them.
 # Bounded, since peers choose them.
-_VALID_HOSTS: Set[str] = set()
-_VALID_HOSTS_LIMIT = 256
+_VALID_HOSTS: Final[Set[str]] = set()
+_VALID_HOSTS_LIMIT: Final = 256
 
 
 def _check_host(version: Tuple[int, int], index: FieldIndex) -> None:

@@ -11,7 +11,7 @@ without passing the message's end.
 from __future__ import annotations
 
 import re
-from typing import Optional, Tuple, Union
+from typing import Final, Optional, Tuple, Union
 
 from . import abnf
 from .buffer import ReceiveBuffer
@@ -197,7 +197,7 @@ class LengthReader(BodyReader):
 
 # An empty body: its reader only ever says the message ended, so one serves
 # every message without a body (most requests).
-EMPTY_BODY = LengthReader(0, 1)
+EMPTY_BODY: Final = LengthReader(0, 1)
 
 
 class UntilCloseReader(BodyReader):

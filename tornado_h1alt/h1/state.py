@@ -43,7 +43,7 @@ class Transition:
 
 
 # side -> state -> transition -> new state
-TRANSITIONS: Dict[str, Dict[str, Dict[str, str]]] = {
+TRANSITIONS: Final[Dict[str, Dict[str, Dict[str, str]]]] = {
     Side.READ: {
         State.IDLE: {Transition.HEAD: State.HEADERS},
         State.HEADERS: {Transition.INTERIM: State.IDLE, Transition.BODY: State.BODY},

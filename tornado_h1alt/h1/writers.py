@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import http
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Final, List, Optional, Tuple
 
 from . import abnf
 from .errors import OutputError
@@ -25,14 +25,14 @@ __all__ = [
     "status_line",
 ]
 
-_CR_OR_LF = re.compile(r"[\r\n]")
+_CR_OR_LF: Final = re.compile(r"[\r\n]")
 
 
 # Status lines already checked and formatted, by (code, reason): an
 # application answers with a handful of them.  Bounded, in case reasons
 # come from user input.
-_STATUS_LINES: Dict[Tuple[int, str], str] = {}
-_STATUS_LINES_LIMIT = 256
+_STATUS_LINES: Final[Dict[Tuple[int, str], str]] = {}
+_STATUS_LINES_LIMIT: Final = 256
 
 
 def status_line(code: int, reason: str) -> str:
