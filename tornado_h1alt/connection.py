@@ -267,22 +267,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         Returns False if the delegate detached the stream.
         """
         exchange = self._exchange
-        # One deadline for the whole head (it is also the idle keep-alive
-        # timer HTTPServer sets), kept by a timer that lives as long as the
-        # stream rather than one scheduled and cancelled per request.  It
-        # is armed only once a read has to wait: a head already buffered
-        # (as a keep-alive client's next request usually is, see
-        # HTTP1ServerConnection) needs no deadline.
-        timer = None
-        header_timeout = self.params.header_timeout
-        if header_timeout is not None:
-            timer = self._head_timer
-            if timer is None:
-                # Standalone use (no HTTP1ServerConnection to share one):
-                # this exchange's own timer, cancelled when it ends.
-                timer = self._head_timer = HeadTimer(self.stream.io_loop)
-                self._owns_head_timer = True
-        armed: Optional[HeadTimer] = None  # the timer, once armed for this head
+        # The head's deadline, once armed (see _arm_head_timer).
+        armed: Optional[HeadTimer] = None
         while True:
             # Between messages the exchange usually holds nothing, and then
             # there is nothing to parse before reading.
@@ -291,10 +277,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                 read = read_for(self.stream, exchange.wants(), self._reads_stop_at_limits())
                 if not read.done():
                     self._head_read = read
-                    if timer is not None and armed is None:
-                        assert header_timeout is not None
-                        timer.arm(header_timeout, self._on_header_timeout)
-                        armed = timer
+                    if armed is None:
+                        armed = self._arm_head_timer()
                 try:
                     data = await read
                 except iostream.StreamClosedError:
@@ -329,6 +313,29 @@ class HTTP1Connection(httputil.HTTPConnection):
             if exchange.head is not None:
                 return True
             # An interim (1xx) response: the final one follows.
+
+    def _arm_head_timer(self) -> Optional[HeadTimer]:
+        """Start the head's deadline, now that a read has to wait; returns
+        the timer, or None without a ``header_timeout``.
+
+        One deadline covers the whole head (it is also the idle keep-alive
+        timer HTTPServer sets), kept by a timer that lives as long as the
+        stream rather than one scheduled and cancelled per request.  It is
+        armed only once a read has to wait: a head already buffered (as a
+        keep-alive client's next request usually is, see
+        HTTP1ServerConnection) needs no deadline.
+        """
+        header_timeout = self.params.header_timeout
+        if header_timeout is None:
+            return None
+        timer = self._head_timer
+        if timer is None:
+            # Standalone use (no HTTP1ServerConnection to share one): this
+            # exchange's own timer, cancelled when it ends.
+            timer = self._head_timer = HeadTimer(self.stream.io_loop)
+            self._owns_head_timer = True
+        timer.arm(header_timeout, self._on_header_timeout)
+        return timer
 
     def _start_line(
         self, head: Head

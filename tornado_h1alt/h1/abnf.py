@@ -41,7 +41,6 @@ __all__ = [
     "list_separator",
     "method",
     "plain_chunk_size_line",
-    "plain_head",
     "quoted_string",
     "reason_phrase",
     "request_line",
@@ -81,14 +80,6 @@ field_name = token
 # other than HTAB, so searching for a forbidden character is equivalent to a
 # full match and much cheaper.
 field_value_forbidden = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-# A whole message head whose lines all end in CRLF and whose field lines
-# are all well-formed (RFC 9112 5: field-line = field-name ":" OWS
-# field-value OWS; no obs-fold, no bare CR or LF, no control characters):
-# the common case, checked in one pass.  The start line is matched on its
-# own afterwards.  A head that fails this is not necessarily invalid (bare
-# LF line ends are allowed, RFC 9112 2.2); it is then parsed line by line.
-plain_head = re.compile(rf"[^\r\n]*(?:\r\n[{TCHAR}]+:[\t\x20-\x7e{OBS_TEXT}]*)*")
 
 # RFC 9110 9.1:  method = token
 method = token

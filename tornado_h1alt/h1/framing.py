@@ -115,7 +115,10 @@ def split_list(values: Iterable[str]) -> List[str]:
     """
     elements: List[str] = []
     for value in values:
-        elements.extend(abnf.list_separator.split(value.strip(" \t")))
+        if "," in value:
+            elements.extend(abnf.list_separator.split(value.strip(" \t")))
+        else:
+            elements.append(value.strip(" \t"))  # (one element, the common case)
     return [element for element in elements if element]
 
 

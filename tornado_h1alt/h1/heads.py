@@ -10,7 +10,7 @@ trailer lines too.
 
 from __future__ import annotations
 
-from typing import Final, List, Optional, Set, Tuple
+from typing import Dict, Final, List, Optional, Set, Tuple
 
 from . import abnf
 from .errors import ProtocolError
@@ -114,19 +114,79 @@ def _lines_and_fields(block: bytes, *, allow_obs_fold: bool) -> Tuple[str, Field
         # the head's end was found after it, so it is a bare CR (RFC 9112 2.2),
         # which split_lines would take for part of a CRLF.
         raise ProtocolError("bare CR in message head")
-    if abnf.plain_head.fullmatch(text):
-        # Every line ends in CRLF and is a well-formed field line: only
-        # split and strip.
-        lines = text.split("\r\n")
-        fields = []
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            fields.append((name, value.strip(" \t")))
-    else:
-        # Bare LF line ends, obs-fold, or an error to be named precisely.
-        lines = split_lines(text)
-        fields = parse_fields(lines[1:], allow_obs_fold=allow_obs_fold, what="header")
+    plain = plain_head_fields(block, text)
+    if plain is not None:
+        lines, fields, index = plain
+        return lines[0], fields, index
+    # Bare LF line ends, obs-fold, or an error to be named precisely.
+    lines = split_lines(text)
+    fields = parse_fields(lines[1:], allow_obs_fold=allow_obs_fold, what="header")
     return lines[0], fields, index_fields(fields)
+
+
+# Field names already found to be tokens, with their lower-cased forms: a
+# server hears a few dozen of them.  Bounded, since peers choose them.
+_VALID_NAMES: Final[Dict[str, str]] = {}
+_VALID_NAMES_LIMIT: Final = 256
+
+# The control characters, CR and LF included (RFC 5234 B.1: CTL).
+_CONTROLS: Final = bytes(range(0x20)) + b"\x7f"
+
+
+def plain_head_fields(block: bytes, text: str) -> Optional[Tuple[List[str], Fields, FieldIndex]]:
+    """The lines, fields and field index (see `index_fields`) of the common
+    head, or None for any other; ``text`` is ``block`` decoded as Latin-1.
+
+    The common head: every line ends in CRLF (no bare CR or LF anywhere)
+    and every field line is well-formed (RFC 9112 5: field-line =
+    field-name ":" OWS field-value OWS, without obs-fold or control
+    characters).  It needs only a split and a strip per line, with cheap
+    checks first (printable ASCII throughout, a name seen before) and the
+    grammar only for what fails them.  None is not an error: the head is
+    then parsed line by line (`split_lines`, `parse_fields`), which allows
+    bare LF line ends (RFC 9112 2.2) and names each error.
+    """
+    lines = text.split("\r\n")
+    line_ends = len(lines) - 1
+    # Printable ASCII apart from its line ends, as most heads are: no bare
+    # CR or LF, and no control character in a value.  (Deleting the
+    # controls from the bytes is one table lookup per byte; the CRLFs are
+    # all the controls there are if that deletes only them.)
+    printable = (
+        block.isascii() and len(block) - len(block.translate(None, _CONTROLS)) == 2 * line_ends
+    )
+    if not printable and (text.count("\r") != line_ends or text.count("\n") != line_ends):
+        return None  # a bare CR or LF
+    fields: Fields = []
+    index: FieldIndex = {}
+    for number in range(1, len(lines)):
+        name, colon, value = lines[number].partition(":")
+        if not colon:
+            return None
+        lowered = _VALID_NAMES.get(name)
+        if lowered is None:
+            # RFC 9110 5.1: field-name = token.
+            if not abnf.field_name.fullmatch(name):
+                return None
+            lowered = name.lower()
+            if len(_VALID_NAMES) < _VALID_NAMES_LIMIT:
+                _VALID_NAMES[name] = lowered
+        # RFC 9110 5.5: no control character but HTAB (HTAB and obs-text are
+        # what sends a valid value here).
+        if (
+            not printable
+            and not (value.isascii() and value.isprintable())
+            and abnf.field_value_forbidden.search(value)
+        ):
+            return None
+        value = value.strip(" \t")
+        fields.append((name, value))
+        values = index.get(lowered)
+        if values is None:
+            index[lowered] = [value]
+        else:
+            values.append(value)
+    return lines, fields, index
 
 
 def _version(http_version: str) -> Tuple[int, int]:
