@@ -70,20 +70,24 @@ def encode_head(start_line: str, fields: List[Tuple[object, object]]) -> bytes:
     anywhere: it would let a value inject fields or a whole response
     (header injection / response splitting).
     """
-    lines = [start_line]
+    parts: List[object] = [start_line, "\r\n"]
+    for name, value in fields:
+        parts += (name, ": ", value, "\r\n")
+    parts.append("\r\n")
     try:
-        lines.extend([name + ": " + value for name, value in fields])  # type: ignore[operator]
-    except TypeError:
-        lines[1:] = [as_text(name) + ": " + as_text(value) for name, value in fields]
-    lines.append("\r\n")
-    text = "\r\n".join(lines)
+        text = "".join(parts)  # type: ignore[arg-type]
+    except TypeError:  # (a name or value that is not str)
+        text = "".join([part if isinstance(part, str) else as_text(part) for part in parts])
     # The separators put one CR and one LF per line there (the start line,
     # the fields, the empty line): any more came from the caller.  (Two
     # counts cost less than a regex search.)
-    if text.count("\r") != len(lines) or text.count("\n") != len(lines):
-        for line in lines[:-1]:
+    lines = len(fields) + 2
+    if text.count("\r") != lines or text.count("\n") != lines:
+        named = [start_line] + [as_text(name) + ": " + as_text(value) for name, value in fields]
+        for line in named:
             if _CR_OR_LF.search(line):
                 raise ValueError("Illegal characters (CR or LF) in header: %r" % line)
+        raise AssertionError("a CR or LF outside every line")  # (counted, so unreachable)
     return text.encode("latin-1")
 
 
