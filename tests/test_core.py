@@ -1558,3 +1558,14 @@ def test_head_end_cases(data: bytes, start: int, span: object) -> None:
     from tornado_h1alt.h1.readers import head_end
 
     assert head_end(data, start) == span
+
+
+def test_events_and_framing_are_values() -> None:
+    # They were NamedTuples: equality and hash by value, a readable repr.
+    assert Data(b"x") == Data(b"x", True) and Data(b"x") != Data(b"x", False)
+    assert Data(b"x") != EndOfMessage([])  # another class, even with equal values
+    assert hash(Framing(BodyKind.LENGTH, 5)) == hash(Framing(BodyKind.LENGTH, 5))
+    assert {Framing(BodyKind.CHUNKED), Framing(BodyKind.CHUNKED)} == {Framing(BodyKind.CHUNKED)}
+    assert ReadBytes(3) == ReadBytes(3) and ReadBytes(3) != ReadLine(3)
+    assert repr(Data(b"x")) == "Data(data=b'x', chunk_end=True)"
+    assert ConnectionClosed() == ConnectionClosed()

@@ -31,6 +31,13 @@ class Record:
             return NotImplemented
         return self.values() == other.values()
 
+    # (Spelt out: mypyc 1.14, which the build uses on Python 3.8, fails to
+    # derive it from __eq__ for a subclass.)
+    def __ne__(self, other: object) -> bool:
+        if type(other) is not type(self) or not isinstance(other, Record):
+            return NotImplemented
+        return self.values() != other.values()
+
     def __hash__(self) -> int:
         return hash((type(self).__name__,) + self.values())
 
