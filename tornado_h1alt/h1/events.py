@@ -29,7 +29,19 @@ __all__ = [
 Fields = List[Tuple[str, str]]
 
 
-class RequestHead(Record):
+class _MessageHead(Record):
+    """What request and response heads share (see `RequestHead`)."""
+
+    def __init__(
+        self, version: Tuple[int, int], fields: Fields, framing: Framing, keep_alive: bool
+    ) -> None:
+        self.version = version
+        self.fields = fields
+        self.framing = framing
+        self.keep_alive = keep_alive
+
+
+class RequestHead(_MessageHead):
     """A request's start line and header section (RFC 9112 3, 5).
 
     ``http_version`` is the version as sent ("HTTP/1.1") and ``version`` the
@@ -38,7 +50,6 @@ class RequestHead(Record):
     (RFC 9112 9.3).
     """
 
-    __slots__ = ("method", "target", "http_version", "version", "fields", "framing", "keep_alive")
     FIELDS: ClassVar[Tuple[str, ...]] = (
         "method",
         "target",
@@ -62,24 +73,10 @@ class RequestHead(Record):
         self.method = method
         self.target = target
         self.http_version = http_version
-        self.version = version
-        self.fields = fields
-        self.framing = framing
-        self.keep_alive = keep_alive
-
-    def values(self) -> Tuple[object, ...]:
-        return (
-            self.method,
-            self.target,
-            self.http_version,
-            self.version,
-            self.fields,
-            self.framing,
-            self.keep_alive,
-        )
+        super().__init__(version, fields, framing, keep_alive)
 
 
-class ResponseHead(Record):
+class ResponseHead(_MessageHead):
     """A response's status line and header section (RFC 9112 4, 5).
 
     As `RequestHead`; ``reason`` is "" when the status line has none.  A
@@ -87,15 +84,6 @@ class ResponseHead(Record):
     final response follows.
     """
 
-    __slots__ = (
-        "http_version",
-        "status_code",
-        "reason",
-        "version",
-        "fields",
-        "framing",
-        "keep_alive",
-    )
     FIELDS: ClassVar[Tuple[str, ...]] = (
         "http_version",
         "status_code",
@@ -119,21 +107,7 @@ class ResponseHead(Record):
         self.http_version = http_version
         self.status_code = status_code
         self.reason = reason
-        self.version = version
-        self.fields = fields
-        self.framing = framing
-        self.keep_alive = keep_alive
-
-    def values(self) -> Tuple[object, ...]:
-        return (
-            self.http_version,
-            self.status_code,
-            self.reason,
-            self.version,
-            self.fields,
-            self.framing,
-            self.keep_alive,
-        )
+        super().__init__(version, fields, framing, keep_alive)
 
     @property
     def interim(self) -> bool:
@@ -151,37 +125,24 @@ class Data(Record):
     chunked body (more of the same chunk follows).
     """
 
-    __slots__ = ("data", "chunk_end")
     FIELDS: ClassVar[Tuple[str, ...]] = ("data", "chunk_end")
 
     def __init__(self, data: bytes, chunk_end: bool = True) -> None:
         self.data = data
         self.chunk_end = chunk_end
 
-    def values(self) -> Tuple[object, ...]:
-        return (self.data, self.chunk_end)
-
 
 class EndOfMessage(Record):
     """The body is complete; ``trailers`` holds any trailer fields (RFC 9112 7.1.2)."""
 
-    __slots__ = ("trailers",)
     FIELDS: ClassVar[Tuple[str, ...]] = ("trailers",)
 
     def __init__(self, trailers: Fields) -> None:
         self.trailers = trailers
 
-    def values(self) -> Tuple[object, ...]:
-        return (self.trailers,)
-
 
 class ConnectionClosed(Record):
     """The peer closed the connection cleanly between two messages."""
-
-    __slots__ = ()
-
-    def values(self) -> Tuple[object, ...]:
-        return ()
 
 
 Event = Union[RequestHead, ResponseHead, Data, EndOfMessage, ConnectionClosed]

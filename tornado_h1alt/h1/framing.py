@@ -54,15 +54,11 @@ class BodyKind(enum.Enum):
 class Framing(Record):
     """A body framing decision: its kind and, for LENGTH, the byte count."""
 
-    __slots__ = ("kind", "length")
     FIELDS: ClassVar[Tuple[str, ...]] = ("kind", "length")
 
     def __init__(self, kind: BodyKind, length: int = 0) -> None:
         self.kind = kind
         self.length = length
-
-    def values(self) -> Tuple[object, ...]:
-        return (self.kind, self.length)
 
 
 # The shortest possible end of a chunked body: the last chunk and an empty

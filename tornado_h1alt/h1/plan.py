@@ -66,7 +66,6 @@ class ReadUntilRegex(Record):
     returns; it needs ``max_bytes`` as IOStream's limit.
     """
 
-    __slots__ = ("pattern", "max_bytes", "unanchored")
     FIELDS: ClassVar[Tuple[str, ...]] = ("pattern", "max_bytes", "unanchored")
 
     def __init__(self, pattern: bytes, max_bytes: int, unanchored: bytes = HEAD_END_READ) -> None:
@@ -74,47 +73,29 @@ class ReadUntilRegex(Record):
         self.max_bytes = max_bytes
         self.unanchored = unanchored
 
-    def values(self) -> Tuple[object, ...]:
-        return (self.pattern, self.max_bytes, self.unanchored)
-
 
 class ReadLine(Record):
     """Read up to and including the next LF, at most ``max_bytes`` (see `line_read_pattern`)."""
 
-    __slots__ = ("max_bytes",)
     FIELDS: ClassVar[Tuple[str, ...]] = ("max_bytes",)
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
 
-    def values(self) -> Tuple[object, ...]:
-        return (self.max_bytes,)
+
+class _SizedRead(Record):
+    FIELDS: ClassVar[Tuple[str, ...]] = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
 
 
-class ReadBytes(Record):
+class ReadBytes(_SizedRead):
     """Read at most ``size`` bytes (fewer is fine)."""
 
-    __slots__ = ("size",)
-    FIELDS: ClassVar[Tuple[str, ...]] = ("size",)
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-    def values(self) -> Tuple[object, ...]:
-        return (self.size,)
-
-
-class ReadUntilClose(Record):
+class ReadUntilClose(_SizedRead):
     """Read at most ``size`` bytes; the end of the stream ends the body."""
-
-    __slots__ = ("size",)
-    FIELDS: ClassVar[Tuple[str, ...]] = ("size",)
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-    def values(self) -> Tuple[object, ...]:
-        return (self.size,)
 
 
 Want = Union[ReadUntilRegex, ReadLine, ReadBytes, ReadUntilClose]

@@ -19,12 +19,13 @@ class Record:
 
     __slots__ = ()
 
-    # The names of the values, in the constructor's order (for repr).
+    # The names of the values, in the constructor's order.
     FIELDS: ClassVar[Tuple[str, ...]] = ()
 
     def values(self) -> Tuple[object, ...]:
-        """The record's values, in the order of `FIELDS`."""
-        raise NotImplementedError
+        """The record's values, in the order of `FIELDS` (for equality,
+        hash and repr, none of which a request needs)."""
+        return tuple([getattr(self, name) for name in self.FIELDS])
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self) or not isinstance(other, Record):
