@@ -27,6 +27,7 @@ __all__ = [
     "NO_BODY",
     "connection_options",
     "field_values",
+    "index_field",
     "index_fields",
     "received_framing",
     "request_framing",
@@ -85,13 +86,17 @@ def index_fields(fields: Fields) -> Dict[str, List[str]]:
     """The fields' values by lower-cased name: one pass, then a lookup per name."""
     index: Dict[str, List[str]] = {}
     for name, value in fields:
-        name = name.lower()
-        values = index.get(name)
-        if values is None:
-            index[name] = [value]
-        else:
-            values.append(value)
+        index_field(index, name.lower(), value)
     return index
+
+
+def index_field(index: FieldIndex, lowered_name: str, value: str) -> None:
+    """Add one field, its name already lower-cased, to ``index`` (see `index_fields`)."""
+    values = index.get(lowered_name)
+    if values is None:
+        index[lowered_name] = [value]
+    else:
+        values.append(value)
 
 
 _NONE: Final[List[str]] = []

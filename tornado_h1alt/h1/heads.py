@@ -18,6 +18,7 @@ from .events import Fields, RequestHead, ResponseHead
 from .framing import (
     BodyKind,
     FieldIndex,
+    index_field,
     index_fields,
     opens_tunnel,
     persistent_by_default,
@@ -181,11 +182,7 @@ def plain_head_fields(block: bytes, text: str) -> Optional[Tuple[List[str], Fiel
             return None
         value = value.strip(" \t")
         fields.append((name, value))
-        values = index.get(lowered)
-        if values is None:
-            index[lowered] = [value]
-        else:
-            values.append(value)
+        index_field(index, lowered, value)
     return lines, fields, index
 
 
