@@ -9,7 +9,7 @@ body limit after the head, as an application does.
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 from tornado_h1alt.h1.events import Event
 from tornado_h1alt.h1.exchange import Exchange
@@ -91,3 +91,30 @@ class Fields:
 
     def get_all(self) -> List[Tuple[str, str]]:
         return list(self.fields)
+
+
+class GroupedOnly(Fields):
+    """Fields the exchange must read through their grouped table (see
+    `tornado_h1alt.h1.exchange.GroupedFields`): ``get_all`` fails, and
+    the table follows every change, as HTTPHeaders' own does."""
+
+    def __init__(self, *fields: Tuple[str, str]) -> None:
+        super().__init__(*fields)
+        self.grouped: Dict[str, List[object]] = {}
+        self._regroup()
+
+    def _regroup(self) -> None:
+        self.grouped.clear()
+        for name, value in self.fields:
+            self.grouped.setdefault(name, []).append(value)
+
+    def __setitem__(self, name: str, value: str) -> None:
+        super().__setitem__(name, value)
+        self._regroup()
+
+    def __delitem__(self, name: str) -> None:
+        super().__delitem__(name)
+        self._regroup()
+
+    def get_all(self) -> List[Tuple[str, str]]:
+        raise AssertionError("listed through get_all() although a table was given")

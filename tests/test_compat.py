@@ -67,3 +67,27 @@ def test_anchored_head_reads_need_a_search_from_the_buffer_start() -> None:
     assert compat.searches_from_buffer_start(_Stream())
     offset = _Stream(_read_buffer_pos=5)
     assert compat.searches_from_buffer_start(offset) is (compat.TORNADO_VERSION >= (6, 3))
+
+
+def test_grouped_fields_is_the_table_get_all_walks() -> None:
+    headers = httputil.HTTPHeaders()
+    for name, value in FIELDS[3] + [("Content-Length", "0")]:
+        headers.add(name, value)
+    grouped = compat.grouped_fields(headers)
+    assert grouped is not None
+    assert [(name, value) for name, values in grouped.items() for value in values] == list(
+        headers.get_all()
+    )
+    # The live table: what is set or deleted later shows in it.
+    headers["Transfer-Encoding"] = "chunked"
+    del headers["Content-Length"]
+    assert grouped.get("Transfer-Encoding") == ["chunked"] and "Content-Length" not in grouped
+
+
+def test_a_subclass_of_httpheaders_is_listed_by_its_own_get_all() -> None:
+    class Listed(httputil.HTTPHeaders):
+        def get_all(self):  # type: ignore[no-untyped-def]
+            yield ("X-Listed", "1")
+
+    assert compat.grouped_fields(Listed()) is None
+    assert compat.grouped_fields(httputil.HTTPHeaders()) is not None

@@ -11,7 +11,7 @@ import re
 from typing import Callable, List, Optional, Tuple
 
 import pytest
-from h1core import Fields, Reader
+from h1core import Fields, GroupedOnly, Reader
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -1571,3 +1571,35 @@ def test_events_and_framing_are_values() -> None:
     assert ReadBytes(3) == ReadBytes(3) and ReadBytes(3) != ReadLine(3)
     assert repr(Data(b"x")) == "Data(data=b'x', chunk_end=True)"
     assert ConnectionClosed() == ConnectionClosed()
+
+
+@pytest.mark.parametrize(
+    "request_head, code, fields",
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 200, [("Content-Length", "2"), ("X-A", "1")]),
+        # The exchange adds Transfer-Encoding, Connection: Keep-Alive, or
+        # Connection: close, and removes Content-Length from a 204: the head
+        # is listed again from the table after each change.
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 200, [("X-A", "1"), ("X-A", "2")]),
+        (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 200, [("Content-Length", "0")]),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 200, []),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 204, [("Content-Length", "0"), ("X-B", "b")]),
+    ],
+)
+def test_a_response_head_from_the_grouped_table_equals_one_from_get_all(
+    request_head: bytes, code: int, fields: List[Tuple[str, str]]
+) -> None:
+    listed, grouped = Fields(*fields), GroupedOnly(*fields)
+    expected = _server_exchange(request_head).send_response(code, "X", listed)
+    assert _server_exchange(request_head).send_response(code, "X", grouped, grouped.grouped) == (
+        expected
+    )
+    assert grouped.fields == listed.fields  # the same fields added and removed
+
+
+def test_a_request_head_from_the_grouped_table_equals_one_from_get_all() -> None:
+    fields = [("Host", "x"), ("Accept", "*/*")]
+    listed, grouped = Fields(*fields), GroupedOnly(*fields)
+    expected = Exchange(True).send_request("POST", "/", listed)  # chunked: a field added
+    assert Exchange(True).send_request("POST", "/", grouped, grouped.grouped) == expected
+    assert b"Transfer-Encoding: chunked" in expected and grouped.fields == listed.fields

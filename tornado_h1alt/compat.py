@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import warnings
-from typing import Any, Callable, Optional, Tuple, Type, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union, cast
 
 import tornado
 import tornado.gen
@@ -28,6 +28,7 @@ __all__ = [
     "TORNADO_VERSION",
     "abandon_tls_handshake",
     "error_text",
+    "grouped_fields",
     "has_buffered_input",
     "headers_from_fields",
     "peek_buffered",
@@ -117,6 +118,8 @@ _probe = _httputil.HTTPHeaders()
 _COMBINED_DICT = hasattr(_probe, "_dict") and hasattr(_probe, "_as_list")
 _COMBINED_CACHE = hasattr(_probe, "_combined_cache") and hasattr(_probe, "_as_list")
 _LAST_KEY = hasattr(_probe, "_last_key")  # (gone in 6.6)
+# Every release keeps each name's lines in ``_as_list``, which get_all() walks.
+_AS_LIST = isinstance(getattr(_probe, "_as_list", None), dict)
 # The tables can be filled directly only if they are all there is to an
 # empty HTTPHeaders: then a new one can skip __init__ (whose update() call
 # costs an ABC isinstance check per message) and get its tables set here.
@@ -162,6 +165,16 @@ def headers_from_fields(fields: list[tuple[str, str]]) -> _httputil.HTTPHeaders:
     if _LAST_KEY:
         state["_last_key"] = norm
     return headers
+
+
+def grouped_fields(headers: Any) -> Optional[Dict[str, List[object]]]:
+    """The live table of ``headers``' lines, name to values, that its
+    get_all() walks (`.Exchange.send_response`'s ``grouped``); None for a
+    subclass of HTTPHeaders, which may list its fields otherwise."""
+    if _AS_LIST and headers.__class__ is _httputil.HTTPHeaders:
+        # (Values are typed object: programs also set bytes values.)
+        return cast("Dict[str, List[object]]", headers._as_list)
+    return None
 
 
 # Before 6.3, IOStream keeps consumed bytes at the front of its buffer and

@@ -630,10 +630,14 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         if self.is_client:
             assert isinstance(start_line, httputil.RequestStartLine)
-            data = self._exchange.send_request(start_line.method, start_line.path, headers)
+            data = self._exchange.send_request(
+                start_line.method, start_line.path, headers, compat.grouped_fields(headers)
+            )
         else:
             assert isinstance(start_line, httputil.ResponseStartLine)
-            data = self._exchange.send_response(start_line.code, start_line.reason or "", headers)
+            data = self._exchange.send_response(
+                start_line.code, start_line.reason or "", headers, compat.grouped_fields(headers)
+            )
         if chunk:
             body = self._frame(chunk)
             if len(body) >= LARGE_BODY:

@@ -313,9 +313,10 @@ class QuickExchange:
         pooled = self.pooled
         assert pooled is not None
         exchange = self._exchange
+        headers = self._prepare_headers()
         try:
             data = exchange.send_request(
-                self._raw.method, self.target.path, self._prepare_headers()
+                self._raw.method, self.target.path, headers, compat.grouped_fields(headers)
             )
         except ValueError as error:
             # A field simple_httpclient would refuse to send (CR or LF).

@@ -22,7 +22,7 @@ No I/O: an adapter feeds it bytes (`receive_data`), takes events
 
 from __future__ import annotations
 
-from typing import Final, Iterable, List, Optional, Protocol, Tuple, Union
+from typing import Dict, Final, Iterable, List, Optional, Protocol, Tuple, Union
 
 from mypy_extensions import mypyc_attr
 
@@ -57,6 +57,7 @@ __all__ = [
     "CHUNK_YIELD_COST",
     "COALESCED_CHUNKS",
     "Exchange",
+    "GroupedFields",
     "HeaderFields",
     "MAX_INTERIM_RESPONSES",
     "YIELD_THRESHOLD",
@@ -91,6 +92,16 @@ class HeaderFields(Protocol):
     def __delitem__(self, name: str) -> None: ...
 
     def get_all(self) -> Iterable[Tuple[str, str]]: ...
+
+
+# The same fields grouped by name, in `HeaderFields.get_all`'s order: each
+# name (as ``fields`` spells it) with its values.  An adapter that can see
+# such a table inside its ``fields`` (Tornado's ``HTTPHeaders`` keeps one)
+# passes it beside them, and the exchange reads the table instead of calling
+# ``get_all``: a Python generator, which costs more than the rest of a small
+# head's encoding.  It must be the live table, which the fields the exchange
+# adds or removes change too.
+GroupedFields = Dict[str, List[object]]
 
 
 # The compiled build lets Python code subclass Exchange (the fuzz harness's
@@ -345,17 +356,24 @@ class Exchange:
 
     # -- our message -------------------------------------------------------------------
 
-    def send_request(self, method: str, target: str, fields: HeaderFields) -> bytes:
+    def send_request(
+        self,
+        method: str,
+        target: str,
+        fields: HeaderFields,
+        grouped: Optional[GroupedFields] = None,
+    ) -> bytes:
         """The head of our request (a client's), with the framing fields it needs.
 
         A request without Content-Length is sent chunked if its method
         usually has content (`request_framing`); ``Transfer-Encoding`` is
         then added to ``fields``.  A request that says ``Connection: close``
         is the connection's last: RFC 9112 9.6, a client that sends the close
-        option MUST close the connection after the response.
+        option MUST close the connection after the response.  ``grouped``:
+        see `GroupedFields`.
         """
         assert self.is_client
-        sent = _SentFields(fields)
+        sent = _SentFields(fields, grouped)
         framing = request_framing(method=method, content_length=sent.content_length)
         if framing is not None and framing.kind is BodyKind.CHUNKED:
             sent.set("Transfer-Encoding", "chunked")
@@ -368,7 +386,13 @@ class Exchange:
         self._writer = BodyWriter(framing)
         return data
 
-    def send_response(self, code: int, reason: str, fields: HeaderFields) -> bytes:
+    def send_response(
+        self,
+        code: int,
+        reason: str,
+        fields: HeaderFields,
+        grouped: Optional[GroupedFields] = None,
+    ) -> bytes:
         """The head of our response (a server's), with the framing and
         connection fields it needs, which are added to ``fields``.
 
@@ -380,10 +404,11 @@ class Exchange:
         request to keep it.  A response given ``Connection: close`` by its
         sender is the connection's last: RFC 9112 9.6, a server that sends
         the close option MUST close the connection after that response.
+        ``grouped``: see `GroupedFields`.
         """
         request = self.head
         assert not self.is_client and request is not None, "no request has been read"
-        sent = _SentFields(fields)
+        sent = _SentFields(fields, grouped)
         framing = response_framing(
             request_method=self.request_method,
             request_version=request.version,
@@ -489,17 +514,19 @@ class _SentFields:
     """The header fields of a message we send, read once.
 
     ``fields`` (Tornado's ``HTTPHeaders``, whose methods are Python calls)
-    is listed once (`pairs`, for `encode_head`), and the fields the
+    is listed once (`pairs`, for `encode_head`), from ``grouped`` when the
+    adapter gave that table (see `GroupedFields`), and the fields the
     exchange decides on are found in that list.  The fields the exchange
     adds or removes go to ``fields`` itself (the application may look at
     its headers afterwards, as with Tornado's engine), and ``pairs`` is
     listed again.
     """
 
-    __slots__ = ("fields", "pairs", "content_length", "_connection")
+    __slots__ = ("fields", "grouped", "pairs", "content_length", "_connection")
 
-    def __init__(self, fields: HeaderFields) -> None:
+    def __init__(self, fields: HeaderFields, grouped: Optional[GroupedFields]) -> None:
         self.fields = fields
+        self.grouped = grouped
         self.pairs: List[Tuple[object, object]] = []
         # Its Content-Length lines as one value (as HTTPHeaders.get gives
         # it), or None.
@@ -508,7 +535,12 @@ class _SentFields:
         self._list()
 
     def _list(self) -> None:
-        pairs: List[Tuple[object, object]] = list(self.fields.get_all())
+        grouped = self.grouped
+        pairs: List[Tuple[object, object]]
+        if grouped is None:
+            pairs = list(self.fields.get_all())
+        else:
+            pairs = [(name, value) for name, values in grouped.items() for value in values]
         lengths: List[str] = []
         connection: List[str] = []
         for name, value in pairs:
