@@ -1492,3 +1492,97 @@ async def test_a_body_of_tiny_chunks_is_coalesced_and_still_yields_to_the_ioloop
         assert len(body) < 10
     assert ticks[0] > 10
     ours.close()
+
+
+# -- receiving heads in small chunks -------------------------------------------------
+
+
+def _default_read_chunk_size() -> int:
+    stream = IOStream(socket.socket())
+    try:
+        return stream.read_chunk_size
+    finally:
+        stream.close()
+
+
+class ChunkSizeRecorder(Recorder):
+    """A Recorder that notes its stream's read_chunk_size at each call."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chunk_sizes: List[Tuple[str, int]] = []
+
+    def _note(self, when: str) -> None:
+        stream = self.connection.stream  # type: ignore[union-attr]
+        self.chunk_sizes.append((when, stream.read_chunk_size))
+
+    def headers_received(self, start_line: Any, headers: httputil.HTTPHeaders) -> None:
+        self._note("headers")
+        super().headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._note("data")
+        super().data_received(chunk)
+
+
+async def test_heads_are_received_in_small_chunks_and_bodies_in_the_streams_own(
+    raw_server: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # IOStream zeroes a read_chunk_size buffer for every recv: a head is
+    # received in HEAD_READ_CHUNK pieces, a body in the stream's own size.
+    monkeypatch.setattr(
+        RawServer,
+        "start_request",
+        lambda self, server_conn, request_conn: (
+            self.recorders.append(ChunkSizeRecorder(request_conn, self.respond))
+            or self.recorders[-1]
+        ),
+    )
+    server = raw_server()
+    own = _default_read_chunk_size()
+    assert own > streamio.HEAD_READ_CHUNK
+    body = b"x" * 100
+    data, _ = await exchange(
+        server.port,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n%s"
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % body,
+    )
+    assert [response.status for response in parse_responses(data)] == [200, 200]
+    first, second = server.recorders
+    assert first.body == body
+    assert first.chunk_sizes[0] == ("headers", streamio.HEAD_READ_CHUNK)
+    assert ("data", own) in first.chunk_sizes
+    assert second.chunk_sizes == [("headers", streamio.HEAD_READ_CHUNK)]
+
+
+async def test_a_head_larger_than_a_head_chunk_is_read_whole(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    server = raw_server()
+    big = "v" * (3 * streamio.HEAD_READ_CHUNK)
+    data, _ = await exchange(
+        server.port,
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\nConnection: close\r\n\r\n" % big.encode(),
+    )
+    assert [response.status for response in parse_responses(data)] == [200]
+    assert _only_request(server).calls[0][2]["X-Big"] == big
+
+
+async def test_a_detached_stream_gets_its_own_read_chunk_size_back(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    def detach(recorder: Recorder) -> None:
+        assert recorder.connection is not None
+        assert recorder.connection.stream.read_chunk_size == streamio.HEAD_READ_CHUNK  # type: ignore[attr-defined]
+        recorder.detached = recorder.connection.detach()  # type: ignore[attr-defined]
+
+    server = raw_server(on_headers=detach)
+    stream = await connect(server.port)
+    try:
+        await stream.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: test\r\n\r\n")
+        recorder = await _wait_for_recorder(server)
+        await _wait(recorder.headers_seen)
+        assert recorder.detached is not None
+        assert recorder.detached.read_chunk_size == _default_read_chunk_size()
+    finally:
+        stream.close()

@@ -21,12 +21,14 @@ __all__ = [
     "HeadTimer",
     "LINGER_BYTES",
     "LINGER_SECONDS",
+    "HEAD_READ_CHUNK",
     "LARGE_BODY",
     "OutputBatch",
     "bytes_at_close",
     "close_lingering",
     "nothing_arrived",
     "read_for",
+    "restore_read_chunk_size",
     "set_nodelay",
     "write_head_and_body",
 ]
@@ -41,11 +43,17 @@ def read_for(stream: iostream.IOStream, want: Want, stops_at_limits: bool) -> Fu
     enforces the limit with ``max_bytes`` (UnsatisfiableReadError and a
     close: a client's contract, and on a server an old IOStream whose
     search starts mid-buffer).
+
+    A head is received in chunks of at most `HEAD_READ_CHUNK` (see there),
+    everything else in the stream's own ``read_chunk_size``.
     """
     read: Any
+    head = want.__class__ is ReadUntilRegex
+    _receive_in_chunks_for(stream, head)
     if isinstance(want, (ReadBytes, ReadUntilClose)):
         read = stream.read_bytes(want.size, partial=True)
-    elif isinstance(want, ReadUntilRegex):
+    elif head:
+        assert isinstance(want, ReadUntilRegex)
         if stops_at_limits:
             read = stream.read_until_regex(want.pattern)
         else:
@@ -56,6 +64,35 @@ def read_for(stream: iostream.IOStream, want: Want, stops_at_limits: bool) -> Fu
         read = stream.read_until(b"\n", max_bytes=want.max_bytes)
     # Any: IOStream's reads are typed Awaitable (5.1: plain Futures).
     return cast("Future[bytes]", read)
+
+
+# IOStream receives into a new, zeroed bytearray of its ``read_chunk_size``
+# (64 KiB unless set) on every recv, however little arrives: zeroing 64 KiB
+# costs about a microsecond, more than parsing a small head.  A head is
+# received in chunks of at most this much (a larger one takes more recvs);
+# bodies, whose pieces are large, keep the stream's own size.
+HEAD_READ_CHUNK = 16384
+# The stream's own read_chunk_size, kept on the stream once changed (the
+# connections that serve one stream come and go; the stream stays).
+_READ_CHUNK_ATTRIBUTE = "_tornado_h1alt_read_chunk_size"
+
+
+def _receive_in_chunks_for(stream: iostream.IOStream, head: bool) -> None:
+    """Set ``stream``'s read_chunk_size for a head (``head``) or anything else."""
+    own: Optional[int] = getattr(stream, _READ_CHUNK_ATTRIBUTE, None)
+    if own is None:
+        own = getattr(stream, "read_chunk_size", None)
+        if own is None or not head:
+            return  # not an IOStream's size to change, or never changed
+        setattr(stream, _READ_CHUNK_ATTRIBUTE, own)
+    size = min(own, HEAD_READ_CHUNK) if head else own
+    if stream.read_chunk_size != size:
+        stream.read_chunk_size = size
+
+
+def restore_read_chunk_size(stream: iostream.IOStream) -> None:
+    """Give ``stream`` back its own read_chunk_size (before handing it over)."""
+    _receive_in_chunks_for(stream, False)
 
 
 def bytes_at_close(want: Want, error: iostream.StreamClosedError) -> bytes:
