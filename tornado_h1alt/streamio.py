@@ -48,16 +48,19 @@ def read_for(stream: iostream.IOStream, want: Want, stops_at_limits: bool) -> Fu
     everything else in the stream's own ``read_chunk_size``.
     """
     read: Any
-    head = want.__class__ is ReadUntilRegex
-    _receive_in_chunks_for(stream, head)
+    if want.__class__ is ReadUntilRegex:
+        if getattr(stream, "read_chunk_size", 0) > HEAD_READ_CHUNK:
+            _receive_heads_in_small_chunks(stream)
+        head: ReadUntilRegex = want  # type: ignore[assignment]
+        if stops_at_limits:
+            read = stream.read_until_regex(head.pattern)
+        else:
+            read = stream.read_until_regex(head.unanchored, max_bytes=head.max_bytes)
+        return cast("Future[bytes]", read)
+    if getattr(stream, "read_chunk_size", 0) == HEAD_READ_CHUNK:
+        restore_read_chunk_size(stream)
     if isinstance(want, (ReadBytes, ReadUntilClose)):
         read = stream.read_bytes(want.size, partial=True)
-    elif head:
-        assert isinstance(want, ReadUntilRegex)
-        if stops_at_limits:
-            read = stream.read_until_regex(want.pattern)
-        else:
-            read = stream.read_until_regex(want.unanchored, max_bytes=want.max_bytes)
     elif stops_at_limits:
         read = stream.read_until_regex(line_read_pattern(want.max_bytes))
     else:
@@ -72,27 +75,23 @@ def read_for(stream: iostream.IOStream, want: Want, stops_at_limits: bool) -> Fu
 # received in chunks of at most this much (a larger one takes more recvs);
 # bodies, whose pieces are large, keep the stream's own size.
 HEAD_READ_CHUNK = 16384
-# The stream's own read_chunk_size, kept on the stream once changed (the
-# connections that serve one stream come and go; the stream stays).
+# The stream's own read_chunk_size, kept on the stream while a head read has
+# changed it (the connections that serve one stream come and go; the stream
+# stays).
 _READ_CHUNK_ATTRIBUTE = "_tornado_h1alt_read_chunk_size"
 
 
-def _receive_in_chunks_for(stream: iostream.IOStream, head: bool) -> None:
-    """Set ``stream``'s read_chunk_size for a head (``head``) or anything else."""
-    own: Optional[int] = getattr(stream, _READ_CHUNK_ATTRIBUTE, None)
-    if own is None:
-        own = getattr(stream, "read_chunk_size", None)
-        if own is None or not head:
-            return  # not an IOStream's size to change, or never changed
-        setattr(stream, _READ_CHUNK_ATTRIBUTE, own)
-    size = min(own, HEAD_READ_CHUNK) if head else own
-    if stream.read_chunk_size != size:
-        stream.read_chunk_size = size
+def _receive_heads_in_small_chunks(stream: iostream.IOStream) -> None:
+    setattr(stream, _READ_CHUNK_ATTRIBUTE, stream.read_chunk_size)
+    stream.read_chunk_size = HEAD_READ_CHUNK
 
 
 def restore_read_chunk_size(stream: iostream.IOStream) -> None:
-    """Give ``stream`` back its own read_chunk_size (before handing it over)."""
-    _receive_in_chunks_for(stream, False)
+    """Give ``stream`` back its own read_chunk_size, if a head read changed it
+    (for a body, and before the stream is handed over)."""
+    own: Optional[int] = getattr(stream, _READ_CHUNK_ATTRIBUTE, None)
+    if own is not None:
+        stream.read_chunk_size = own
 
 
 def bytes_at_close(want: Want, error: iostream.StreamClosedError) -> bytes:
