@@ -51,7 +51,7 @@ def read_for(stream: iostream.IOStream, want: Want, stops_at_limits: bool) -> Fu
     if want.__class__ is ReadUntilRegex:
         if getattr(stream, "read_chunk_size", 0) > HEAD_READ_CHUNK:
             _receive_heads_in_small_chunks(stream)
-        head: ReadUntilRegex = want  # type: ignore[assignment]
+        head = cast(ReadUntilRegex, want)
         if stops_at_limits:
             read = stream.read_until_regex(head.pattern)
         else:
