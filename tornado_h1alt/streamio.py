@@ -51,11 +51,10 @@ def read_for(stream: iostream.IOStream, want: Want, stops_at_limits: bool) -> Fu
     if want.__class__ is ReadUntilRegex:
         if getattr(stream, "read_chunk_size", 0) > HEAD_READ_CHUNK:
             _receive_heads_in_small_chunks(stream)
-        head = cast(ReadUntilRegex, want)
         if stops_at_limits:
-            read = stream.read_until_regex(head.pattern)
+            read = stream.read_until_regex(want.pattern)
         else:
-            read = stream.read_until_regex(head.unanchored, max_bytes=head.max_bytes)
+            read = stream.read_until_regex(want.unanchored, max_bytes=want.max_bytes)
         return cast("Future[bytes]", read)
     if getattr(stream, "read_chunk_size", 0) == HEAD_READ_CHUNK:
         restore_read_chunk_size(stream)
