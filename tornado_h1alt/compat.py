@@ -20,6 +20,7 @@ import tornado.netutil
 import tornado.util
 
 __all__ = [
+    "ALWAYS_SEARCHES_FROM_BUFFER_START",
     "COALESCES_BODY_PIECES",
     "DEFAULT_CLIENT_USER_AGENT",
     "GETADDRINFO_RESOLVERS",
@@ -180,6 +181,10 @@ def grouped_fields(headers: Any) -> Optional[Dict[str, List[object]]]:
 # Before 6.3, IOStream keeps consumed bytes at the front of its buffer and
 # starts a regex search at an offset past them, where \A never matches.
 _SEARCH_OFFSET_IOSTREAM = TORNADO_VERSION < (6, 3)
+
+
+# From 6.3 on, for every stream (see searches_from_buffer_start).
+ALWAYS_SEARCHES_FROM_BUFFER_START = not _SEARCH_OFFSET_IOSTREAM
 
 
 def searches_from_buffer_start(stream: Any) -> bool:

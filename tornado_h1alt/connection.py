@@ -89,6 +89,13 @@ class _DelegateFailed(Exception):
     """A delegate method raised; it has been logged to app_log already."""
 
 
+def _delegate_failed() -> _DelegateFailed:
+    """Log the exception a delegate method raised (being handled now); the
+    error that ends the exchange."""
+    app_log.error("Uncaught exception", exc_info=True)
+    return _DelegateFailed()
+
+
 class _HeaderTimeout(Exception):
     """The head did not arrive in time; the stream has been closed."""
 
@@ -172,6 +179,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         # A server answers an oversized head or line with 414/431/400; a
         # client keeps Tornado's contract (IOStream's UnsatisfiableReadError).
         self._answers_oversize = not is_client
+        # Whether _reads_stop_at_limits is true whatever the stream holds.
+        self._always_stops_at_limits = not is_client and compat.ALWAYS_SEARCHES_FROM_BUFFER_START
         if is_client:
             # As with Tornado's engine, the connection takes the stream's
             # close callback over from whoever set it (simple_httpclient sets
@@ -215,13 +224,16 @@ class HTTP1Connection(httputil.HTTPConnection):
                 if not await self._read_body(delegate, event):
                     return False
             if not exchange.answered:
+                # (_call_delegate, spelt out: this runs for every message.)
                 try:
-                    self._call_delegate(delegate.finish)
+                    delegate.finish()
                 except httputil.HTTPInputError:
                     # A wrapper (gzip) refused the body and has already told
                     # the wrapped delegate the connection is closing.
                     self._delegate_open = False
                     raise
+                except Exception:
+                    raise _delegate_failed() from None
                 # Only a finish() that returned ends the delegate's message: if
                 # it raised, on_connection_close still follows.
                 self._delegate_open = False
@@ -259,7 +271,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                     pass
             if self._owns_head_timer and self._head_timer is not None:
                 self._head_timer.cancel()
-            self._clear_callbacks()
+            if self._close_callback is not None or self._stream_close_callback_set:
+                self._clear_callbacks()
 
     async def _read_heads(self, delegate: httputil.HTTPMessageDelegate) -> bool:
         """Read the head, and on a client any 1xx heads before it; hand each
@@ -275,7 +288,11 @@ class HTTP1Connection(httputil.HTTPConnection):
             # there is nothing to parse before reading.
             event = exchange.next_event() if exchange.has_input else None
             if event is None:
-                read = read_for(self.stream, exchange.wants(), self._reads_stop_at_limits())
+                read = read_for(
+                    self.stream,
+                    exchange.wants(),
+                    self._always_stops_at_limits or self._reads_stop_at_limits(),
+                )
                 if not read.done():
                     self._head_read = read
                     if armed is None:
@@ -296,10 +313,23 @@ class HTTP1Connection(httputil.HTTPConnection):
             if armed is not None:
                 armed.disarm()
                 armed = None  # an interim response's successor has its own deadline
-            start_line = self._start_line(head)
+            start_line: Union[httputil.RequestStartLine, httputil.ResponseStartLine]
+            if head.__class__ is RequestHead:
+                start_line = httputil.RequestStartLine(head.method, head.target, head.http_version)
+            else:
+                assert head.__class__ is ResponseHead
+                start_line = httputil.ResponseStartLine(
+                    head.http_version, head.status_code, head.reason
+                )
             headers = compat.headers_from_fields(head.fields)
             self._delegate_open = True
-            result = self._call_delegate(delegate.headers_received, start_line, headers)
+            # (_call_delegate, spelt out: this runs for every message.)
+            try:
+                result = delegate.headers_received(start_line, headers)
+            except httputil.HTTPInputError:
+                raise
+            except Exception:
+                raise _delegate_failed() from None
             if result is not None:
                 await self._await_delegate_result(result)
             exchange.max_body_size = self._max_body_size
@@ -337,14 +367,6 @@ class HTTP1Connection(httputil.HTTPConnection):
             self._owns_head_timer = True
         timer.arm(header_timeout, self._on_header_timeout)
         return timer
-
-    def _start_line(
-        self, head: Head
-    ) -> Union[httputil.RequestStartLine, httputil.ResponseStartLine]:
-        if head.__class__ is RequestHead:
-            return httputil.RequestStartLine(head.method, head.target, head.http_version)
-        assert head.__class__ is ResponseHead
-        return httputil.ResponseStartLine(head.http_version, head.status_code, head.reason)
 
     def waits_for_request(self) -> bool:
         """On a server: this connection waits for a request of which nothing
@@ -424,7 +446,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                 want = exchange.wants()
                 if chunked:
                     want = exchange.widen(want, *compat.peek_buffered(stream, chunk_size))
-                read = read_for(stream, want, self._reads_stop_at_limits())
+                read = read_for(
+                    stream, want, self._always_stops_at_limits or self._reads_stop_at_limits()
+                )
                 if pending and not read.done():
                     await self._deliver(delegate, pending)
                     pending, pending_size = [], 0
@@ -513,8 +537,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         except httputil.HTTPInputError:
             raise  # the delegate found the message malformed: handled as ours
         except Exception:
-            app_log.error("Uncaught exception", exc_info=True)
-            raise _DelegateFailed() from None
+            raise _delegate_failed() from None
 
     @staticmethod
     async def _await_delegate_result(result: Awaitable[Any]) -> None:
