@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union, cast
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 
 import tornado
 import tornado.gen
@@ -174,7 +174,8 @@ def grouped_fields(headers: Any) -> Optional[Dict[str, List[object]]]:
     subclass of HTTPHeaders, which may list its fields otherwise."""
     if _AS_LIST and headers.__class__ is _httputil.HTTPHeaders:
         # (Values are typed object: programs also set bytes values.)
-        return cast("Dict[str, List[object]]", headers._as_list)
+        grouped: Any = headers._as_list  # (not cast(): a call less per response)
+        return grouped  # type: ignore[no-any-return]
     return None
 
 

@@ -728,7 +728,11 @@ class HTTP1Connection(httputil.HTTPConnection):
             future = Future()
             future.set_result(None)
             return future
-        written = self._pending_write = self._write_through(data, body)
+        if body or (batch is not None and batch.size):
+            written = self._write_through(data, body)
+        else:
+            written = self.stream.write(data)  # (_write_through's common case)
+        self._pending_write = written
         if callback is None and written.done() and not written.cancelled():
             if written.exception() is None:
                 # Flushed already, as a small write usually is: the stream's
@@ -773,16 +777,15 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     def finish(self) -> None:
         """Implements `.HTTPConnection.finish`."""
-        stream_open = self.stream is not None and not self.stream.closed()
         try:
             tail = self._exchange.send_end()
         except OutputError as error:
-            if stream_open:
+            if self.stream is not None and not self.stream.closed():
                 self._close_stream()
                 raise output_error(error) from None
             tail = b""
-        if tail and stream_open:
-            self._write_bytes(tail)
+        if tail:
+            self._write_bytes(tail)  # (nothing is written on a closed stream)
         if self.stream is None:
             return
         # Nothing more is coming: send what is buffered without waiting for
@@ -796,7 +799,8 @@ class HTTP1Connection(httputil.HTTPConnection):
             future_add_done_callback(self._pending_write, self._finish_request)
 
     def _finish_request(self, future: Optional[Future[None]]) -> None:
-        self._clear_callbacks()
+        if self._close_callback is not None or self._stream_close_callback_set:
+            self._clear_callbacks()
         if not self.is_client and not self._exchange.keep_alive:
             self.close()
             return
