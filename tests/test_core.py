@@ -901,7 +901,10 @@ def test_plain_head_fields_equal_line_by_line(lines: List[str], start: str, bare
         return
     slow_lines = heads.split_lines(text)
     slow_fields = heads.parse_fields(slow_lines[1:], allow_obs_fold=False, what="header")
-    assert plain == (slow_lines, slow_fields, index_fields(slow_fields))
+    assert plain[:3] == (slow_lines, slow_fields, index_fields(slow_fields))
+    assert plain[3] is (
+        text.replace("\r\n", "").isascii() and text.replace("\r\n", "").isprintable()
+    )
 
 
 @pytest.mark.parametrize(
@@ -975,9 +978,16 @@ def test_request_line_split_equals_the_grammar_on_any_text(line: str) -> None:
     assert _split_request_line(line) == _grammar_request_line(line)
 
 
-def _split_request_line(line: str) -> object:
+@settings(max_examples=500)
+@given(line=st.text(alphabet="GET /aHTP1.0\x21\x7e", max_size=24))
+def test_request_line_split_equals_the_grammar_on_printable_ascii(line: str) -> None:
+    # A head known to be printable ASCII skips the target's character checks.
+    assert _split_request_line(line, printable=True) == _grammar_request_line(line)
+
+
+def _split_request_line(line: str, printable: bool = False) -> object:
     try:
-        return heads._request_line(line)
+        return heads._request_line(line, printable)
     except ProtocolError:
         return None
 

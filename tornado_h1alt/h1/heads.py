@@ -35,8 +35,8 @@ _VERSIONS: Final = {"HTTP/1.1": (1, 1), "HTTP/1.0": (1, 0)}
 
 def parse_request_head(block: bytes) -> RequestHead:
     """Parse a request head (RFC 9112 3, 5); see the module docstring."""
-    start_line, fields, index = _lines_and_fields(block, allow_obs_fold=False)
-    method, target, http_version = _request_line(start_line)
+    start_line, fields, index, printable = _lines_and_fields(block, allow_obs_fold=False)
+    method, target, http_version = _request_line(start_line, printable)
     if target[0] != "/" or method == "CONNECT":
         _check_target_form(method, target)
     version = _version(http_version)
@@ -56,8 +56,9 @@ _COMMON_METHODS: Final = frozenset(
 )
 
 
-def _request_line(line: str) -> Tuple[str, str, str]:
-    """The method, request-target and HTTP-version of a request-line.
+def _request_line(line: str, printable: bool = False) -> Tuple[str, str, str]:
+    """The method, request-target and HTTP-version of a request-line;
+    ``printable``: the line is known to be printable ASCII.
 
     RFC 9112 3: request-line = method SP request-target SP HTTP-version,
     where neither the method (a token) nor the target contains a space: so
@@ -72,7 +73,11 @@ def _request_line(line: str) -> Tuple[str, str, str]:
         and (http_version in _VERSIONS or abnf.http_version.fullmatch(http_version))
         # (Printable ASCII but the space is exactly VCHAR.)
         and (
-            (target.isascii() and target.isprintable() and " " not in target and target != "")
+            (
+                (printable or (target.isascii() and target.isprintable()))
+                and " " not in target
+                and target != ""
+            )
             or abnf.request_target.fullmatch(target)
         )
     ):
@@ -85,7 +90,7 @@ def parse_response_head(block: bytes, request_method: Optional[str]) -> Response
     """Parse a response head (RFC 9112 4, 5); ``request_method`` is the
     method of the request it answers, which decides whether it has a body."""
     # RFC 9112 5.2: a user agent must unfold obs-fold (a server refuses it).
-    start_line, fields, index = _lines_and_fields(block, allow_obs_fold=True)
+    start_line, fields, index, _ = _lines_and_fields(block, allow_obs_fold=True)
     match = abnf.status_line.fullmatch(start_line)
     if match is None:
         raise ProtocolError("Error parsing response start line")
@@ -107,8 +112,11 @@ def parse_response_head(block: bytes, request_method: Optional[str]) -> Response
     return ResponseHead(http_version, code, reason or "", version, fields, framing, keep_alive)
 
 
-def _lines_and_fields(block: bytes, *, allow_obs_fold: bool) -> Tuple[str, Fields, FieldIndex]:
-    """The start line, the fields and their index (see `index_fields`)."""
+def _lines_and_fields(
+    block: bytes, *, allow_obs_fold: bool
+) -> Tuple[str, Fields, FieldIndex, bool]:
+    """The start line, the fields, their index (see `index_fields`), and
+    whether the head is printable ASCII throughout (but for its CRLFs)."""
     text = block.decode("latin-1")
     if text.endswith("\r"):
         # The CR right before the line end that ends the head ("a\r\r\n\r\n"):
@@ -117,12 +125,12 @@ def _lines_and_fields(block: bytes, *, allow_obs_fold: bool) -> Tuple[str, Field
         raise ProtocolError("bare CR in message head")
     plain = plain_head_fields(block, text)
     if plain is not None:
-        lines, fields, index = plain
-        return lines[0], fields, index
+        lines, fields, index, printable = plain
+        return lines[0], fields, index, printable
     # Bare LF line ends, obs-fold, or an error to be named precisely.
     lines = split_lines(text)
     fields = parse_fields(lines[1:], allow_obs_fold=allow_obs_fold, what="header")
-    return lines[0], fields, index_fields(fields)
+    return lines[0], fields, index_fields(fields), False
 
 
 # Field names already found to be tokens, with their lower-cased forms: a
@@ -134,9 +142,12 @@ _VALID_NAMES_LIMIT: Final = 256
 _CONTROLS: Final = bytes(range(0x20)) + b"\x7f"
 
 
-def plain_head_fields(block: bytes, text: str) -> Optional[Tuple[List[str], Fields, FieldIndex]]:
+def plain_head_fields(
+    block: bytes, text: str
+) -> Optional[Tuple[List[str], Fields, FieldIndex, bool]]:
     """The lines, fields and field index (see `index_fields`) of the common
-    head, or None for any other; ``text`` is ``block`` decoded as Latin-1.
+    head, and whether it is printable ASCII throughout apart from its CRLFs;
+    None for any other head.  ``text`` is ``block`` decoded as Latin-1.
 
     The common head: every line ends in CRLF (no bare CR or LF anywhere)
     and every field line is well-formed (RFC 9112 5: field-line =
@@ -152,7 +163,8 @@ def plain_head_fields(block: bytes, text: str) -> Optional[Tuple[List[str], Fiel
     # Printable ASCII apart from its line ends, as most heads are: no bare
     # CR or LF, and no control character in a value.  (Deleting the
     # controls from the bytes is one table lookup per byte; the CRLFs are
-    # all the controls there are if that deletes only them.)
+    # all the controls there are if that deletes only them.  A longer
+    # deletion table costs more than the isascii() call.)
     printable = (
         block.isascii() and len(block) - len(block.translate(None, _CONTROLS)) == 2 * line_ends
     )
@@ -183,7 +195,7 @@ def plain_head_fields(block: bytes, text: str) -> Optional[Tuple[List[str], Fiel
         value = value.strip(" \t")
         fields.append((name, value))
         index_field(index, lowered, value)
-    return lines, fields, index
+    return lines, fields, index, printable
 
 
 def _version(http_version: str) -> Tuple[int, int]:
