@@ -555,7 +555,9 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     def _clear_callbacks(self) -> None:
         # Breaking these references lets request handlers be collected
-        # promptly (CPython reference cycles through the stream).
+        # promptly (CPython reference cycles through the stream).  (The
+        # per-message path calls this only if a callback is set: the call
+        # costs more than that test.)
         self._close_callback = None
         if self._stream_close_callback_set and self.stream is not None:
             self._stream_close_callback_set = False
