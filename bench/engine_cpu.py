@@ -80,7 +80,6 @@ class ReadyStream:
     """
 
     max_buffer_size = 100 * 1024 * 1024
-    read_chunk_size = 65536
     _read_buffer = bytearray()
     _read_buffer_size = 0
     _read_buffer_pos = 0

@@ -1179,27 +1179,3 @@ async def _outcome(client: Any, request: HTTPRequest) -> Any:
         return await fetch(client, request)
     except Exception as error:
         return error
-
-
-async def test_a_tunnel_keeps_its_streams_own_read_chunk_size(io_loop: IOLoop) -> None:
-    # The CONNECT answer's head is received in small chunks (see
-    # streamio.HEAD_READ_CHUNK); the tunnel's own reads (TLS, the
-    # origin's responses) get the stream's own size back.
-    from tornado_h1alt.client import tunnel
-    from tornado_h1alt.h1.exchange import Exchange
-    from tornado_h1alt.streamio import HEAD_READ_CHUNK
-
-    ours, theirs = socket.socketpair()
-    stream, proxy = IOStream(ours), IOStream(theirs)
-    try:
-        own = stream.read_chunk_size
-        assert own > HEAD_READ_CHUNK
-        exchange = Exchange(True)
-        exchange.send_request("CONNECT", "origin:443", compat.headers_from_fields([]))
-        await proxy.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        head = await tunnel._read_head(stream, exchange)
-        assert head.status_code == 200
-        assert stream.read_chunk_size == own
-    finally:
-        stream.close()
-        proxy.close()

@@ -31,7 +31,6 @@ from .streamio import (
     close_lingering,
     nothing_arrived,
     read_for,
-    restore_read_chunk_size,
     set_nodelay,
     write_head_and_body,
 )
@@ -617,7 +616,6 @@ class HTTP1Connection(httputil.HTTPConnection):
         stream = self.stream
         if self._output_batch is not None:
             self._output_batch.flush()  # the new owner writes after our responses
-        restore_read_chunk_size(stream)
         self._exchange.detach()
         self.stream = None  # type: ignore[assignment]
         self._end_exchange()

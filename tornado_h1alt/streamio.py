@@ -21,14 +21,12 @@ __all__ = [
     "HeadTimer",
     "LINGER_BYTES",
     "LINGER_SECONDS",
-    "HEAD_READ_CHUNK",
     "LARGE_BODY",
     "OutputBatch",
     "bytes_at_close",
     "close_lingering",
     "nothing_arrived",
     "read_for",
-    "restore_read_chunk_size",
     "set_nodelay",
     "write_head_and_body",
 ]
@@ -43,22 +41,14 @@ def read_for(stream: iostream.IOStream, want: Want, stops_at_limits: bool) -> Fu
     enforces the limit with ``max_bytes`` (UnsatisfiableReadError and a
     close: a client's contract, and on a server an old IOStream whose
     search starts mid-buffer).
-
-    A head is received in chunks of at most `HEAD_READ_CHUNK` (see there),
-    everything else in the stream's own ``read_chunk_size``.
     """
     read: Any
-    if want.__class__ is ReadUntilRegex:
-        if getattr(stream, "read_chunk_size", 0) > HEAD_READ_CHUNK:
-            _receive_heads_in_small_chunks(stream)
+    if want.__class__ is ReadUntilRegex:  # (a head: the common case first)
         if stops_at_limits:
             read = stream.read_until_regex(want.pattern)
         else:
             read = stream.read_until_regex(want.unanchored, max_bytes=want.max_bytes)
-        return cast("Future[bytes]", read)
-    if getattr(stream, "read_chunk_size", 0) == HEAD_READ_CHUNK:
-        restore_read_chunk_size(stream)
-    if isinstance(want, (ReadBytes, ReadUntilClose)):
+    elif isinstance(want, (ReadBytes, ReadUntilClose)):
         read = stream.read_bytes(want.size, partial=True)
     elif stops_at_limits:
         read = stream.read_until_regex(line_read_pattern(want.max_bytes))
@@ -66,31 +56,6 @@ def read_for(stream: iostream.IOStream, want: Want, stops_at_limits: bool) -> Fu
         read = stream.read_until(b"\n", max_bytes=want.max_bytes)
     # Any: IOStream's reads are typed Awaitable (5.1: plain Futures).
     return cast("Future[bytes]", read)
-
-
-# IOStream receives into a new, zeroed bytearray of its ``read_chunk_size``
-# (64 KiB unless set) on every recv, however little arrives: zeroing 64 KiB
-# costs about a microsecond, more than parsing a small head.  A head is
-# received in chunks of at most this much (a larger one takes more recvs);
-# bodies, whose pieces are large, keep the stream's own size.
-HEAD_READ_CHUNK = 16384
-# The stream's own read_chunk_size, kept on the stream while a head read has
-# changed it (the connections that serve one stream come and go; the stream
-# stays).
-_READ_CHUNK_ATTRIBUTE = "_tornado_h1alt_read_chunk_size"
-
-
-def _receive_heads_in_small_chunks(stream: iostream.IOStream) -> None:
-    setattr(stream, _READ_CHUNK_ATTRIBUTE, stream.read_chunk_size)
-    stream.read_chunk_size = HEAD_READ_CHUNK
-
-
-def restore_read_chunk_size(stream: iostream.IOStream) -> None:
-    """Give ``stream`` back its own read_chunk_size, if a head read changed it
-    (for a body, and before the stream is handed over)."""
-    own: Optional[int] = getattr(stream, _READ_CHUNK_ATTRIBUTE, None)
-    if own is not None:
-        stream.read_chunk_size = own
 
 
 def bytes_at_close(want: Want, error: iostream.StreamClosedError) -> bytes:

@@ -30,7 +30,7 @@ from ..errors import input_error
 from ..h1.errors import ProtocolError
 from ..h1.events import ConnectionClosed, ResponseHead
 from ..h1.exchange import Exchange
-from ..streamio import read_for, restore_read_chunk_size
+from ..streamio import read_for
 from .proxy import Proxy, connect_target
 from .streams import unread_bytes
 
@@ -208,7 +208,6 @@ async def _read_head(stream: IOStream, exchange: Exchange) -> ResponseHead:
             exchange.receive_data(await read_for(stream, want, False))
         elif isinstance(event, ResponseHead):
             if not event.interim:
-                restore_read_chunk_size(stream)  # the tunnel's reads are its own
                 return event
             exchange.after_head()
         else:
