@@ -605,6 +605,89 @@ async def test_max_body_size_allows_exact_limit(serve: Callable[..., int]) -> No
     assert [(r.status, r.body) for r in parse_responses(data)] == [(200, b"x" * 10)]
 
 
+async def test_a_limit_raised_for_one_request_is_not_raised_for_the_next(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    # Tornado's contract: set_max_body_size and set_body_timeout apply to the
+    # delegate's own request.  The next request on the connection has the
+    # server's limits again (a server makes each request's connection from
+    # the one before: see HTTP1Connection._successor).
+    def raise_first_limit(recorder: Recorder) -> None:
+        assert recorder.connection is not None
+        if len(server.recorders) == 1:
+            recorder.connection.set_max_body_size(100)  # type: ignore[attr-defined]
+            recorder.connection.set_body_timeout(60.0)  # type: ignore[attr-defined]
+
+    server = raw_server(on_headers=raise_first_limit, max_body_size=10)
+    post = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n" + b"x" * 50
+    stream = await connect(server.port)
+    try:
+        await stream.write(post)
+        response = await read_response(stream)
+        assert (response.status, response.body) == (200, b"ok")
+        await stream.write(post)
+        data, closed = await read_with_timeout(stream, HANG_GUARD)
+    finally:
+        stream.close()
+    assert data == TOO_LARGE
+    assert closed
+    assert server.recorders[0].body == b"x" * 50
+    assert "data" not in server.recorders[1].kinds
+    first, second = (recorder.connection for recorder in server.recorders)
+    assert first is not second
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        # What programs and Tornado's own parameters may give: floats, None.
+        {"max_header_size": 1000.0, "chunk_size": 512.0, "max_body_size": 70.0},
+        {"no_keep_alive": 1, "header_timeout": 2, "body_timeout": 3.5, "decompress": True},
+    ],
+)
+async def test_a_successor_is_what_the_constructor_makes(
+    params: Any, raw_server: Callable[..., RawServer]
+) -> None:
+    # _successor() copies the settings field by field: a field that
+    # __init__ sets and _successor forgets (or copies wrongly) fails here.
+    server = raw_server()
+    stream = await connect(server.port)
+    try:
+        head_timer = streamio.HeadTimer(IOLoop.current())
+        batch = streamio.OutputBatch(stream)
+        context = object()
+        first = tornado_h1alt.HTTP1Connection(
+            stream,
+            False,
+            tornado_h1alt.HTTP1ConnectionParameters(**params),
+            context,
+            head_timer=head_timer,
+            output_batch=batch,
+        )
+        fresh = tornado_h1alt.HTTP1Connection(
+            stream, False, first.params, context, head_timer=head_timer, output_batch=batch
+        )
+        first.set_max_body_size(1)
+        first.set_body_timeout(0.5)
+        successor = first._successor()
+        assert type(successor) is tornado_h1alt.HTTP1Connection
+        mine, expected = vars(successor), vars(fresh)
+        assert mine.keys() == expected.keys()
+        for name, value in expected.items():
+            if name == "_exchange":
+                continue
+            assert mine[name] == value, name
+        exchanges = (successor._exchange, fresh._exchange)
+        assert exchanges[0] is not first._exchange
+        for name in ("is_client", "max_header_size", "chunk_size", "max_body_size"):
+            assert getattr(exchanges[0], name) == getattr(exchanges[1], name), name
+        assert exchanges[0].coalesce_chunks == exchanges[1].coalesce_chunks
+        assert exchanges[0].keep_alive == exchanges[1].keep_alive
+    finally:
+        stream.close()
+
+
 async def test_decompress_gzip_request_body(serve: Callable[..., int]) -> None:
     body = b"compress me " * 1000
     compressed = gzip.compress(body)

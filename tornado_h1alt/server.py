@@ -125,16 +125,16 @@ class HTTP1ServerConnection:
         head_timer = HeadTimer(self.stream.io_loop)
         output_batch = OutputBatch(self.stream)
         served_in_a_row = 0
+        connection = HTTP1Connection(
+            self.stream,
+            False,
+            self.params,
+            self.context,
+            head_timer=head_timer,
+            output_batch=output_batch,
+        )
         try:
             while True:
-                connection = HTTP1Connection(
-                    self.stream,
-                    False,
-                    self.params,
-                    self.context,
-                    head_timer=head_timer,
-                    output_batch=output_batch,
-                )
                 if self._draining:
                     # The drain began between two exchanges: serve the next
                     # one only if it has begun to arrive.
@@ -181,6 +181,7 @@ class HTTP1ServerConnection:
                     served_in_a_row = 0
                     if not connection.waited_for_finish:
                         await asyncio.sleep(0)
+                    connection = connection._successor()
                     continue
                 # A client pipelining many requests must not starve other
                 # connections: when its next request is already buffered
@@ -192,6 +193,7 @@ class HTTP1ServerConnection:
                 if served_in_a_row >= PIPELINE_BURST:
                     served_in_a_row = 0
                     await asyncio.sleep(0)
+                connection = connection._successor()
         finally:
             head_timer.cancel()
             delegate.on_close(self)
