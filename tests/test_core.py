@@ -1572,6 +1572,104 @@ def test_head_end_cases(data: bytes, start: int, span: object) -> None:
     assert head_end(data, start) == span
 
 
+# Pieces of heads and of what may surround them: CRLF CRLF ends the bytes
+# of most draws, so that the reader's plain-head path is taken often.
+_HEAD_PIECES = st.sampled_from(
+    [
+        b"GET / HTTP/1.1",
+        b"HTTP/1.1 200 OK",
+        b"Host: x",
+        b"A: b",
+        b"Content-Length: 0",
+        b"\r\n",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b" ",
+        b":",
+        b"a",
+        b"\x01",
+    ]
+)
+
+
+def _head_by_search(data: bytes, is_response: bool) -> Tuple[str, object, int]:
+    """What HeadReader must give for ``data`` (ending the stream there): the
+    head found by `HEAD_END` after the empty lines a reader skips, parsed
+    with the general parser.  ("head", head, where the buffer then stands),
+    ("error", message, 0), or ("none", None, 0)."""
+    from tornado_h1alt.h1.heads import parse_response_head
+    from tornado_h1alt.h1.readers import HEAD_END
+
+    start = 0
+    while True:  # the empty lines (CRLF or LF) before a head
+        if data.startswith(b"\r\n", start):
+            start += 2
+        elif data.startswith(b"\n", start):
+            start += 1
+        else:
+            break
+    match = HEAD_END.search(data, start)
+    if match is None or match.start() == start:
+        return ("none", None, 0)
+    block = data[start : match.start()]
+    try:
+        head = parse_response_head(block, "GET") if is_response else parse_request_head(block)
+    except ProtocolError as error:
+        return ("error", str(error), 0)
+    return ("head", head, match.end())
+
+
+@settings(max_examples=3000, deadline=None)
+@given(pieces=st.lists(_HEAD_PIECES, max_size=10), is_response=st.booleans())
+def test_a_head_ending_the_bytes_is_read_as_a_search_finds_it(
+    pieces: List[bytes], is_response: bool
+) -> None:
+    # HeadReader parses what it holds before a final CRLF CRLF without
+    # searching for an earlier end of the head when that is a plain head
+    # (parse_plain_head); it must give what the search and the general
+    # parser give.
+    from tornado_h1alt.h1.buffer import ReceiveBuffer
+    from tornado_h1alt.h1.readers import HeadReader
+
+    data = b"".join(pieces) + b"\r\n\r\n"
+    expected = _head_by_search(data, is_response)
+    if expected[0] == "none":
+        return  # only empty lines, or a lone CR among them: not this test's subject
+    buffer = ReceiveBuffer()
+    buffer.feed(data)
+    try:
+        head = HeadReader(is_response, 65536).read(buffer, "GET")
+    except ProtocolError as error:
+        assert expected == ("error", str(error), 0)
+    else:
+        assert expected == ("head", head, buffer.pos)
+
+
+def test_a_plain_head_is_only_taken_whole() -> None:
+    # Bytes ending in CRLF CRLF that hold a head and more: the head ends at
+    # its own empty line, and the plain parse refuses the whole.
+    from tornado_h1alt.h1.buffer import ReceiveBuffer
+    from tornado_h1alt.h1.heads import parse_plain_head
+    from tornado_h1alt.h1.readers import HeadReader
+
+    two = b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x"
+    assert parse_plain_head(two, False, None) is None
+    assert parse_plain_head(b"GET / HTTP/1.1\nHost: x", False, None) is None  # bare LF
+    plain = parse_plain_head(b"GET / HTTP/1.1\r\nHost: x", False, None)
+    assert isinstance(plain, RequestHead) and plain.target == "/"
+    buffer = ReceiveBuffer()
+    buffer.feed(two + b"\r\n\r\n")
+    reader = HeadReader(False, 65536)
+    first = reader.read(buffer)
+    assert isinstance(first, RequestHead) and first.target == "/1"
+    second = HeadReader(False, 65536).read(buffer)
+    assert isinstance(second, RequestHead) and second.target == "/2"
+    assert buffer.pos == len(buffer.data)
+    with pytest.raises(ProtocolError, match="Multiple host"):
+        parse_plain_head(b"GET / HTTP/1.1\r\nHost: x\r\nHost: y", False, None)
+
+
 def test_events_and_framing_are_values() -> None:
     # They were NamedTuples: equality and hash by value, a readable repr.
     assert Data(b"x") == Data(b"x", True) and Data(b"x") != Data(b"x", False)

@@ -2,7 +2,9 @@
 
 `parse_request_head` and `parse_response_head` take a complete head (start
 line and field lines, without the empty line that ends it) and return a
-`RequestHead` or `ResponseHead`, or raise `ProtocolError`.  Where the body
+`RequestHead` or `ResponseHead`, or raise `ProtocolError`; `parse_plain_head`
+takes bytes that may be a head, and parses them only if they are a plain
+one (see `plain_head_fields`).  Where the body
 ends and whether the connection survives are decided by `framing`; field
 lines are parsed by `parse_fields`, which the chunked reader uses for
 trailer lines too.
@@ -10,7 +12,7 @@ trailer lines too.
 
 from __future__ import annotations
 
-from typing import Dict, Final, List, Optional, Set, Tuple
+from typing import Dict, Final, List, Optional, Set, Tuple, Union
 
 from . import abnf
 from .errors import ProtocolError
@@ -27,7 +29,13 @@ from .framing import (
     response_keeps_alive,
 )
 
-__all__ = ["parse_fields", "parse_request_head", "parse_response_head", "split_lines"]
+__all__ = [
+    "parse_fields",
+    "parse_plain_head",
+    "parse_request_head",
+    "parse_response_head",
+    "split_lines",
+]
 
 # The versions nearly every message carries, parsed once.
 _VERSIONS: Final = {"HTTP/1.1": (1, 1), "HTTP/1.0": (1, 0)}
@@ -35,7 +43,42 @@ _VERSIONS: Final = {"HTTP/1.1": (1, 1), "HTTP/1.0": (1, 0)}
 
 def parse_request_head(block: bytes) -> RequestHead:
     """Parse a request head (RFC 9112 3, 5); see the module docstring."""
-    start_line, fields, index, printable = _lines_and_fields(block, allow_obs_fold=False)
+    head = _request_head(block, False)
+    assert head is not None  # (None only for plain_only)
+    return head
+
+
+def parse_response_head(block: bytes, request_method: Optional[str]) -> ResponseHead:
+    """Parse a response head (RFC 9112 4, 5); ``request_method`` is the
+    method of the request it answers, which decides whether it has a body."""
+    head = _response_head(block, request_method, False)
+    assert head is not None  # (None only for plain_only)
+    return head
+
+
+def parse_plain_head(
+    block: bytes, is_response: bool, request_method: Optional[str]
+) -> Optional[Union[RequestHead, ResponseHead]]:
+    """The head ``block`` holds if it is a plain head: CRLF line ends only,
+    no empty line, every field line well-formed (see `plain_head_fields`).
+    None for anything else, which may still be a valid head (bare LF line
+    ends) or a head followed by more; `ProtocolError` for a plain head that
+    is malformed all the same (a bad request line, two Host fields, ...).
+
+    So a reader can try the bytes before a CRLF CRLF at the end of what it
+    holds without searching them for an earlier end of the head: a plain
+    head has none.
+    """
+    if is_response:
+        return _response_head(block, request_method, True)
+    return _request_head(block, True)
+
+
+def _request_head(block: bytes, plain_only: bool) -> Optional[RequestHead]:
+    plain = _lines_and_fields(block, allow_obs_fold=False, plain_only=plain_only)
+    if plain is None:
+        return None
+    start_line, fields, index, printable = plain
     method, target, http_version = _request_line(start_line, printable)
     if target[0] != "/" or method == "CONNECT":
         _check_target_form(method, target)
@@ -86,11 +129,14 @@ def _request_line(line: str, printable: bool = False) -> Tuple[str, str, str]:
     raise ProtocolError("Malformed HTTP request line")
 
 
-def parse_response_head(block: bytes, request_method: Optional[str]) -> ResponseHead:
-    """Parse a response head (RFC 9112 4, 5); ``request_method`` is the
-    method of the request it answers, which decides whether it has a body."""
+def _response_head(
+    block: bytes, request_method: Optional[str], plain_only: bool
+) -> Optional[ResponseHead]:
     # RFC 9112 5.2: a user agent must unfold obs-fold (a server refuses it).
-    start_line, fields, index, _ = _lines_and_fields(block, allow_obs_fold=True)
+    plain = _lines_and_fields(block, allow_obs_fold=True, plain_only=plain_only)
+    if plain is None:
+        return None
+    start_line, fields, index, _ = plain
     match = abnf.status_line.fullmatch(start_line)
     if match is None:
         raise ProtocolError("Error parsing response start line")
@@ -113,20 +159,26 @@ def parse_response_head(block: bytes, request_method: Optional[str]) -> Response
 
 
 def _lines_and_fields(
-    block: bytes, *, allow_obs_fold: bool
-) -> Tuple[str, Fields, FieldIndex, bool]:
+    block: bytes, *, allow_obs_fold: bool, plain_only: bool
+) -> Optional[Tuple[str, Fields, FieldIndex, bool]]:
     """The start line, the fields, their index (see `index_fields`), and
-    whether the head is printable ASCII throughout (but for its CRLFs)."""
+    whether the head is printable ASCII throughout (but for its CRLFs);
+    ``plain_only``: None unless the head is plain (see `plain_head_fields`)."""
     text = block.decode("latin-1")
     if text.endswith("\r"):
         # The CR right before the line end that ends the head ("a\r\r\n\r\n"):
         # the head's end was found after it, so it is a bare CR (RFC 9112 2.2),
-        # which split_lines would take for part of a CRLF.
+        # which split_lines would take for part of a CRLF.  (Not a plain
+        # head: whether its end was found first is not known yet.)
+        if plain_only:
+            return None
         raise ProtocolError("bare CR in message head")
     plain = plain_head_fields(block, text)
     if plain is not None:
         lines, fields, index, printable = plain
         return lines[0], fields, index, printable
+    if plain_only:
+        return None
     # Bare LF line ends, obs-fold, or an error to be named precisely.
     lines = split_lines(text)
     fields = parse_fields(lines[1:], allow_obs_fold=allow_obs_fold, what="header")

@@ -17,7 +17,7 @@ from . import abnf
 from .buffer import ReceiveBuffer
 from .errors import ProtocolError
 from .events import ConnectionClosed, Data, EndOfMessage, Head
-from .heads import parse_request_head, parse_response_head
+from .heads import parse_plain_head, parse_request_head, parse_response_head
 from .plan import ReadBytes, ReadUntilClose, Want, read_head
 
 __all__ = [
@@ -104,6 +104,23 @@ class HeadReader:
                 break  # the start line (or a lone CR, which the parser refuses)
         self._skipped += start - buffer.pos
         buffer.pos = start
+        end = len(data)
+        if (
+            end - start > 4
+            and data[end - 1] == 0x0A
+            and data[end - 2] == 0x0D
+            and data[end - 3] == 0x0A
+            and data[end - 4] == 0x0D
+            and self._skipped + end - start <= self.max_header_size
+        ):
+            # What we hold ends in CRLF CRLF, as a read that stops at the
+            # head leaves it.  If the bytes before are a plain head (no bare
+            # LF, no empty line), that is where the head ends: `head_end`
+            # would find no earlier match, so its two searches are saved.
+            head = parse_plain_head(data[start : end - 4], self.is_response, request_method)
+            if head is not None:
+                buffer.pos = end
+                return head
         found = head_end(data, start)
         if found is None:
             if self._skipped + len(data) - start >= self.max_header_size:
