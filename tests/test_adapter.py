@@ -805,6 +805,39 @@ async def test_detach_during_headers_received_keeps_following_bytes(
     assert _only_request(server) is recorder
 
 
+async def test_the_delegate_gets_tornados_own_start_line_and_headers(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    # The start line is built without RequestStartLine's constructor, and
+    # the headers without HTTPHeaders.add (see compat.headers_from_fields):
+    # both must be what those would make, usable as the application uses them.
+    server = raw_server()
+    await exchange(
+        server.port,
+        b"OPTIONS /a?b=c HTTP/1.1\r\nHost: x\r\nX-Two: 1\r\nx-two: 2\r\nConnection: close\r\n\r\n",
+    )
+    (recorder,) = server.recorders
+    _, start_line, headers = recorder.calls[0]
+    assert type(start_line) is httputil.RequestStartLine
+    assert start_line == httputil.RequestStartLine("OPTIONS", "/a?b=c", "HTTP/1.1")
+    assert (start_line.method, start_line.path, start_line.version) == (
+        "OPTIONS",
+        "/a?b=c",
+        "HTTP/1.1",
+    )
+    assert start_line._replace(path="/") == ("OPTIONS", "/", "HTTP/1.1")
+    assert type(headers) is httputil.HTTPHeaders
+    assert headers.get_list("X-Two") == ["1", "2"] and headers["x-two"] == "1,2"
+    assert list(headers.get_all()) == [
+        ("Host", "x"),
+        ("X-Two", "1"),
+        ("X-Two", "2"),
+        ("Connection", "close"),
+    ]
+    headers.add("X-Later", "3")
+    assert headers["X-Later"] == "3" and "X-Later" in headers
+
+
 async def test_write_more_than_content_length(raw_server: Callable[..., RawServer]) -> None:
     def respond(recorder: Recorder) -> None:
         connection = recorder.connection

@@ -153,19 +153,21 @@ def headers_from_fields(fields: list[tuple[str, str]]) -> _httputil.HTTPHeaders:
             as_list[norm] = [value]
         else:
             values.append(value)
-    headers = _httputil.HTTPHeaders.__new__(_httputil.HTTPHeaders)
-    state = headers.__dict__
-    state["_as_list"] = as_list
+    # (Set as attributes: going through ``__dict__`` would turn the new
+    # object's attributes into a plain dict, and every later look-up by the
+    # application would be slower.)
+    filled: Any = _httputil.HTTPHeaders.__new__(_httputil.HTTPHeaders)
+    filled._as_list = as_list
+    if _COMBINED_CACHE:
+        filled._combined_cache = {}
     if _COMBINED_DICT:
-        state["_dict"] = {
+        filled._dict = {
             norm_name: values[0] if len(values) == 1 else ",".join(values)
             for norm_name, values in as_list.items()
         }
-    if _COMBINED_CACHE:
-        state["_combined_cache"] = {}
     if _LAST_KEY:
-        state["_last_key"] = norm
-    return headers
+        filled._last_key = norm
+    return filled  # type: ignore[no-any-return]
 
 
 def grouped_fields(headers: Any) -> Optional[Dict[str, List[object]]]:
