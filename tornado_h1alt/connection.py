@@ -116,6 +116,10 @@ class HTTP1Connection(httputil.HTTPConnection):
     # wait for that (see _end_exchange).
     _finished = False
     _finish_waiter: Optional[Future[None]] = None
+    # Whether reading this message ended by waiting for our side's message
+    # to be finished (so the IOLoop has turned since): read by the server's
+    # request loop.  (An attribute: a property is a Python call per request.)
+    waited_for_finish = False
     _close_callback: Optional[Callable[[], None]] = None
     _pending_write: Optional[Future[None]] = None
     _streaming_body = False  # write() was called: the body goes in pieces
@@ -274,6 +278,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self.stream.set_close_callback(self._on_connection_close)
                 self._stream_close_callback_set = True
                 waiter = self._finish_waiter = Future()
+                self.waited_for_finish = True
                 await waiter
             if self.is_client and not exchange.keep_alive:
                 self.close()
@@ -425,12 +430,6 @@ class HTTP1Connection(httputil.HTTPConnection):
         a response not yet begun says ``Connection: close``, and the stream
         closes once our side's message is complete (see `.Exchange.close_after`)."""
         self._exchange.close_after()
-
-    @property
-    def waited_for_finish(self) -> bool:
-        """Whether reading this message ended by waiting for our side's
-        message to be finished (so the IOLoop has turned since)."""
-        return self._finish_waiter is not None
 
     def _reads_stop_at_limits(self) -> bool:
         """Whether head and line reads use the patterns that stop at the size
