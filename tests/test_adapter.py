@@ -1566,6 +1566,31 @@ async def test_write_after_detach_fails_with_stream_closed(
     assert isinstance(future.exception(), StreamClosedError)
 
 
+async def test_on_close_follows_even_a_serving_loop_that_fails_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Parameters the first request's connection cannot be made from (a limit
+    # that is no number) end the serving loop before any request; the
+    # server's delegate is still told the connection is gone.
+    left, right = socket.socketpair()
+    stream = IOStream(left)
+    closed: Future[None] = Future()
+
+    class Server(httputil.HTTPServerConnectionDelegate):
+        def on_close(self, server_conn: object) -> None:
+            _resolve(closed)
+
+    params = tornado_h1alt.HTTP1ConnectionParameters(max_header_size="lots")  # type: ignore[arg-type]
+    connection = tornado_h1alt.HTTP1ServerConnection(stream, params)
+    try:
+        with caplog.at_level(logging.ERROR):
+            connection.start_serving(Server())
+            await _wait(closed)
+    finally:
+        stream.close()
+        right.close()
+
+
 async def test_a_body_of_tiny_chunks_is_coalesced_and_still_yields_to_the_ioloop(
     io_loop: IOLoop,
 ) -> None:

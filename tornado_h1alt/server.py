@@ -125,15 +125,17 @@ class HTTP1ServerConnection:
         head_timer = HeadTimer(self.stream.io_loop)
         output_batch = OutputBatch(self.stream)
         served_in_a_row = 0
-        connection = HTTP1Connection(
-            self.stream,
-            False,
-            self.params,
-            self.context,
-            head_timer=head_timer,
-            output_batch=output_batch,
-        )
         try:
+            # The first request's connection; each next one is made from the
+            # one before (see HTTP1Connection._successor).
+            connection = HTTP1Connection(
+                self.stream,
+                False,
+                self.params,
+                self.context,
+                head_timer=head_timer,
+                output_batch=output_batch,
+            )
             while True:
                 if self._draining:
                     # The drain began between two exchanges: serve the next
