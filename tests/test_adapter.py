@@ -1567,7 +1567,7 @@ async def test_write_after_detach_fails_with_stream_closed(
 
 
 async def test_on_close_follows_even_a_serving_loop_that_fails_at_once(
-    caplog: pytest.LogCaptureFixture,
+    io_loop: IOLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Parameters the first request's connection cannot be made from (a limit
     # that is no number) end the serving loop before any request; the
