@@ -1621,18 +1621,22 @@ def _head_by_search(data: bytes, is_response: bool) -> Tuple[str, object, int]:
 
 
 @settings(max_examples=3000, deadline=None)
-@given(pieces=st.lists(_HEAD_PIECES, max_size=10), is_response=st.booleans())
-def test_a_head_ending_the_bytes_is_read_as_a_search_finds_it(
-    pieces: List[bytes], is_response: bool
+@given(
+    pieces=st.lists(_HEAD_PIECES, max_size=10),
+    rest=st.lists(_HEAD_PIECES, max_size=4),
+    is_response=st.booleans(),
+)
+def test_a_head_is_read_where_the_search_finds_its_end(
+    pieces: List[bytes], rest: List[bytes], is_response: bool
 ) -> None:
-    # HeadReader parses what it holds before a final CRLF CRLF without
-    # searching for an earlier end of the head when that is a plain head
-    # (parse_plain_head); it must give what the search and the general
-    # parser give.
+    # HeadReader parses what it holds before the first CRLF CRLF without
+    # looking for an earlier end of the head when that is a plain head
+    # (parse_plain_head); it must give what the search (HEAD_END) and the
+    # general parser give, whatever follows.
     from tornado_h1alt.h1.buffer import ReceiveBuffer
     from tornado_h1alt.h1.readers import HeadReader
 
-    data = b"".join(pieces) + b"\r\n\r\n"
+    data = b"".join(pieces) + b"\r\n\r\n" + b"".join(rest)
     expected = _head_by_search(data, is_response)
     if expected[0] == "none":
         return  # only empty lines, or a lone CR among them: not this test's subject
@@ -1644,6 +1648,35 @@ def test_a_head_ending_the_bytes_is_read_as_a_search_finds_it(
         assert expected == ("error", str(error), 0)
     else:
         assert expected == ("head", head, buffer.pos)
+
+
+def test_the_plain_path_parses_only_the_first_head(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With many requests held at once, each read parses only its own head's
+    # bytes (the first CRLF CRLF bounds them), not all that follows: reading
+    # them one after another stays linear in what is held.
+    import tornado_h1alt
+    from tornado_h1alt.h1 import readers
+    from tornado_h1alt.h1.buffer import ReceiveBuffer
+
+    if tornado_h1alt.BUILD == "compiled":
+        pytest.skip(
+            "the compiled core's module globals cannot be replaced; the pure build runs this"
+        )
+    blocks: List[bytes] = []
+    original = readers.parse_plain_head
+
+    def recording(block: bytes, *args: object) -> object:
+        blocks.append(block)
+        return original(block, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(readers, "parse_plain_head", recording)
+    one = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    buffer = ReceiveBuffer()
+    buffer.feed(one * 50)
+    for _ in range(50):
+        head = readers.HeadReader(False, 65536).read(buffer)
+        assert isinstance(head, RequestHead)
+    assert blocks == [one[:-4]] * 50 and buffer.pos == len(buffer.data)
 
 
 def test_a_plain_head_is_only_taken_whole() -> None:
