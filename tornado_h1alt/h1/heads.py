@@ -65,9 +65,9 @@ def parse_plain_head(
     ends) or a head followed by more; `ProtocolError` for a plain head that
     is malformed all the same (a bad request line, two Host fields, ...).
 
-    So a reader can try the bytes before a CRLF CRLF at the end of what it
-    holds without searching them for an earlier end of the head: a plain
-    head has none.
+    So a reader can take the bytes before the first CRLF CRLF it holds
+    without searching them for an earlier end of the head (an LF LF or LF
+    CRLF): a plain head has none.
     """
     if is_response:
         return _response_head(block, request_method, True)
