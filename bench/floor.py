@@ -4,20 +4,23 @@ Usage::
 
     python bench/floor.py [--runs 4] [--duration 4] [--scenarios hello-bare,post64k]
 
-(Other wrk scenarios of the bare application, e.g. ``chunked-16k``, are
+(``--scenarios`` takes any wrk scenario; the null loop serves the GETs of
+either application and post64k.  Other scenarios, e.g. ``chunked-16k``, are
 measured for stock and tornado_h1alt only: the null loop reads no chunked
 body.)
 
-Serves the bare application three ways on real sockets, pinned like the
-benchmark (server on one core, wrk on the other): stock Tornado, tornado_h1alt,
-and the ``null`` loop of `bench/engine_cpu.py` (`NullServerConnection`, with
-one IOLoop turn between requests as both engines take).  The null loop does
-only what any engine must do through Tornado's interfaces: an IOStream read
-for the head and for a Content-Length body, `HTTPHeaders`, the delegate's
-calls, one write.  No validation, framing decision, keep-alive rule, timer or
-state.  So it is a floor, not an engine: what IOStream, the IOLoop and the
-kernel cost per request on this machine, which no HTTP/1 engine on Tornado's
-interfaces can go below.
+Serves the scenario's application (the bare one, or the tornado.web one)
+three ways on real sockets, pinned like the benchmark (server on one core,
+wrk on the other): stock Tornado, tornado_h1alt, and the ``null`` loop of
+`bench/engine_cpu.py` (`NullServerConnection`, with one IOLoop turn between
+requests as both engines take).  The null loop does only what any engine
+must do through Tornado's interfaces: an IOStream read for the head and for
+a Content-Length body, `HTTPHeaders`, the delegate's calls, one write.  No
+validation, framing decision, keep-alive rule, timer or state, and no close
+callback while the application works (a peer that vanishes meanwhile goes
+unnoticed until the next read).  So it is a floor, not an engine: what
+IOStream, the IOLoop and the kernel cost per request on this machine, which
+no HTTP/1 engine on Tornado's interfaces can go below.
 
 For each scenario the three servers are run interleaved (wrk, 50
 connections, keep-alive) and each run's server CPU (user + system, from
@@ -46,10 +49,10 @@ from bench.scenarios import SCENARIOS_BY_NAME  # noqa: E402
 
 ENGINES = ("stock", "h1alt", "null")
 DEFAULT_SCENARIOS = ("hello-bare", "post64k")
-# What the null loop serves: GET (the browser-like one too) and
-# Content-Length bodies on the bare app.  Other wrk scenarios of the bare
-# app are measured for stock and h1alt only.
-NULL_SCENARIOS = DEFAULT_SCENARIOS + ("browser-bare",)
+# What the null loop serves: GET (the browser-like one too) on either app
+# and Content-Length bodies on the bare app.  Other wrk scenarios are
+# measured for stock and h1alt only.
+NULL_SCENARIOS = DEFAULT_SCENARIOS + ("browser-bare", "hello-web", "browser-web")
 
 
 def engines_for(scenario: str) -> Tuple[str, ...]:
@@ -74,12 +77,13 @@ def process_cpu_seconds(pid: int) -> float:
         return cpu_seconds(stat.read(), os.sysconf("SC_CLK_TCK"))
 
 
-def make_null_server() -> Any:
-    """An `HTTPServer` of the bare application, served by the null loop."""
+def make_null_server(app: str = "bare") -> Any:
+    """An `HTTPServer` of bench/server.py's ``app`` ("bare" or "web"), served
+    by the null loop."""
     import tornado.httpserver
 
     from bench.engine_cpu import NullServerConnection
-    from bench.server import BareApp
+    from bench.server import BareApp, make_web_app
 
     class NullHTTPServer(tornado.httpserver.HTTPServer):
         # Every connection served, for a test to check how its loop ended
@@ -91,15 +95,15 @@ def make_null_server() -> Any:
             self.null_connections.append(connection)
             connection.start_serving(self)
 
-    return NullHTTPServer(BareApp())
+    return NullHTTPServer(BareApp() if app == "bare" else make_web_app())
 
 
-def serve_null(port: int) -> None:
-    """Serve the null loop on 127.0.0.1:``port`` until killed."""
+def serve_null(port: int, app: str) -> None:
+    """Serve ``app`` by the null loop on 127.0.0.1:``port`` until killed."""
     import tornado.netutil
 
     async def serve() -> None:
-        server = make_null_server()
+        server = make_null_server(app)
         server.add_sockets(tornado.netutil.bind_sockets(port, "127.0.0.1", backlog=4096))
         await asyncio.Event().wait()
 
@@ -107,16 +111,24 @@ def serve_null(port: int) -> None:
 
 
 def start(
-    group: procs.ProcessGroup, engine: str, pinning: procs.Pinning, log_dir: str
+    group: procs.ProcessGroup, engine: str, app: str, pinning: procs.Pinning, log_dir: str
 ) -> procs.Server:
-    """A running server of ``engine`` (the null loop is this script's ``--serve``)."""
+    """A running server of ``engine`` and ``app`` (the null loop is this
+    script's ``--serve``)."""
     if engine != "null":
-        return procs.start_server(group, engine, "bare", pinning=pinning, log_dir=log_dir)
+        return procs.start_server(group, engine, app, pinning=pinning, log_dir=log_dir)
     return procs.launch_server(
         group,
         "null",
-        "bare",
-        lambda port: [sys.executable, os.path.abspath(__file__), "--serve", str(port)],
+        app,
+        lambda port: [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--serve",
+            str(port),
+            "--app",
+            app,
+        ],
         pinning=pinning,
         log_dir=log_dir,
     )
@@ -191,19 +203,19 @@ def main(argv: Sequence[str] = ()) -> None:
     parser.add_argument(
         "--scenarios",
         default=",".join(DEFAULT_SCENARIOS),
-        help="wrk scenarios of the bare app; the null loop serves only %s"
-        % " and ".join(NULL_SCENARIOS),
+        help="wrk scenarios; the null loop serves only %s" % ", ".join(NULL_SCENARIOS),
     )
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--app", choices=("bare", "web"), default="bare", help=argparse.SUPPRESS)
     args = parser.parse_args(list(argv) or None)
     if args.serve:
-        serve_null(args.serve)
+        serve_null(args.serve, args.app)
         return
     scenarios = args.scenarios.split(",")
     for name in scenarios:
         scenario = SCENARIOS_BY_NAME.get(name)
-        if scenario is None or scenario.kind != "wrk" or scenario.app != "bare":
-            parser.error("%r is not a wrk scenario of the bare app" % name)
+        if scenario is None or scenario.kind != "wrk":
+            parser.error("%r is not a wrk scenario" % name)
     procs.exit_on_sigterm()
     try:
         print(run(scenarios, args.runs, args.duration))
@@ -216,18 +228,21 @@ def run(scenarios: Sequence[str], runs: int, duration: int) -> str:
     pinning = procs.detect_pinning(True, server_cpu=1, client_cpu=0)
     results: Dict[str, Dict[str, List[Tuple[float, float]]]] = {}
     with procs.ProcessGroup() as group, tempfile.TemporaryDirectory() as log_dir:
-        needed = {engine for name in scenarios for engine in engines_for(name)}
-        servers = {
-            engine: start(group, engine, pinning, log_dir) for engine in ENGINES if engine in needed
-        }
+        servers: Dict[Tuple[str, str], procs.Server] = {}
         for name in scenarios:
+            app = SCENARIOS_BY_NAME[name].app
+            for engine in engines_for(name):
+                if (engine, app) not in servers:
+                    servers[engine, app] = start(group, engine, app, pinning, log_dir)
+        for name in scenarios:
+            app = SCENARIOS_BY_NAME[name].app
             engines = engines_for(name)
             results[name] = {engine: [] for engine in engines}
             for engine in engines:  # warm-up, checking every response
-                measure(servers[engine], name, pinning, 2, verify=True)
+                measure(servers[engine, app], name, pinning, 2, verify=True)
             for index in range(runs):
                 for engine in engines:
-                    sample = measure(servers[engine], name, pinning, duration)
+                    sample = measure(servers[engine, app], name, pinning, duration)
                     results[name][engine].append(sample)
                     print(
                         "  [%s] run %d/%d %-5s %8.0f req/s %6.1f us/request"

@@ -1344,16 +1344,21 @@ async def test_requests_one_at_a_time_are_answered_at_once(
     assert len(_server_writes(stream_writes)) == 3
 
 
-@pytest.mark.parametrize("answer", ["at once", "from a later callback"])
-async def test_the_ioloop_turns_once_between_a_response_and_the_next_read(
-    raw_server: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch, answer: str
+@pytest.mark.parametrize("answer, turns_after", [("at once", 1), ("from a later callback", 2)])
+async def test_the_ioloop_turns_between_a_response_and_the_next_read(
+    raw_server: Callable[..., RawServer],
+    monkeypatch: pytest.MonkeyPatch,
+    answer: str,
+    turns_after: int,
 ) -> None:
     # With nothing of the next request buffered, the serving loop lets the
-    # IOLoop turn once before it reads (as Tornado does): a read at once
-    # would find nothing and cost a recv() and an epoll wake-up.  Once, not
-    # more: an application that answers later (tornado.web answers from a
-    # Task) has already made the loop turn.  A callback that reschedules
-    # itself counts the turns.
+    # IOLoop turn before it reads (as Tornado does): a read at once would
+    # find nothing and cost a recv() and an epoll wake-up.  Once after a
+    # response written while the request was read; twice after one written
+    # from another callback (tornado.web answers from a Task), where one
+    # turn was too soon for every request under wrk (see
+    # HTTP1ServerConnection._serve).  A callback that reschedules itself
+    # counts the turns.
     loop = IOLoop.current().asyncio_loop  # type: ignore[attr-defined]
     turns = [0]
 
@@ -1391,8 +1396,80 @@ async def test_the_ioloop_turns_once_between_a_response_and_the_next_read(
         await _get_one_at_a_time(stream, 3)
     finally:
         stream.close()
-    # The reads after the first each came one turn after a response.
-    assert [read - finished for finished, read in zip(finished_at, read_at[1:])] == [1, 1, 1]
+    assert [read - finished for finished, read in zip(finished_at, read_at[1:])] == [
+        turns_after
+    ] * 3
+
+
+@pytest.mark.parametrize("answer", ["from a later callback", "after a timer"])
+async def test_a_close_listener_is_set_only_for_an_application_still_working_a_turn_later(
+    raw_server: Callable[..., RawServer],
+    monkeypatch: pytest.MonkeyPatch,
+    answer: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # While the application works, only the stream's close callback notices
+    # a vanished peer (test_client_disconnect_while_response_pending).
+    # Setting it makes IOStream listen for reads, and undoing that when the
+    # next request arrives costs two epoll_ctl calls per request: so it is
+    # set only for an application that has not finished a turn after the
+    # request (tornado.web's handlers usually have).
+    close_callbacks_set: List[IOStream] = []
+    original = iostream.IOStream.set_close_callback
+
+    def recording(self: IOStream, callback: Any) -> None:
+        if callback is not None:
+            close_callbacks_set.append(self)
+        original(self, callback)
+
+    monkeypatch.setattr(iostream.IOStream, "set_close_callback", recording)
+
+    def respond(recorder: Recorder) -> None:
+        if answer == "from a later callback":
+            IOLoop.current().add_callback(_numbered, recorder)
+        else:
+            IOLoop.current().call_later(0.01, _numbered, recorder)
+
+    server = raw_server(respond=respond)
+    stream = await connect(server.port)
+    try:
+        await _get_one_at_a_time(stream, 3)
+    finally:
+        stream.close()
+    await _wait(server.connection_closed)
+    server_side = [set_on for set_on in close_callbacks_set if set_on is not stream]
+    assert len(server_side) == (0 if answer == "from a later callback" else 3)
+    assert _errors(caplog) == []
+
+
+async def test_a_stream_closed_before_the_application_finishes_ends_the_exchange(
+    raw_server: Callable[..., RawServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The stream closes (here the application closes it; a failed write
+    # does the same) before the application has finished and before any
+    # close callback was set: the connection's close callback still runs
+    # and the serving loop ends, instead of waiting for a finish() that
+    # will never come.
+    close_callback_ran: Future[None] = Future()
+
+    def on_headers(recorder: Recorder) -> None:
+        assert recorder.connection is not None
+        recorder.connection.set_close_callback(lambda: _resolve(close_callback_ran))
+
+    def respond(recorder: Recorder) -> None:
+        connection = recorder.connection
+        assert isinstance(connection, tornado_h1alt.HTTP1Connection)
+        IOLoop.current().add_callback(connection.stream.close)
+
+    server = raw_server(respond=respond, on_headers=on_headers)
+    stream = await connect(server.port)
+    try:
+        await stream.write(GET)
+        await _wait(close_callback_ran)
+        await _wait(server.connection_closed)
+    finally:
+        stream.close()
+    assert _errors(caplog) == []
 
 
 async def test_held_response_is_not_kept_waiting_for_a_partial_next_request(

@@ -544,9 +544,11 @@ def test_floor_measures_the_null_loop_only_where_it_serves_the_scenario() -> Non
     assert engines_for("hello-bare") == ("stock", "h1alt", "null")
     assert engines_for("post64k") == ("stock", "h1alt", "null")
     assert engines_for("browser-bare") == ("stock", "h1alt", "null")
+    assert engines_for("hello-web") == ("stock", "h1alt", "null")
+    assert engines_for("browser-web") == ("stock", "h1alt", "null")
     assert engines_for("chunked-16k") == ("stock", "h1alt")
-    # Only wrk scenarios of the bare app: refused before any server starts.
-    for name in ("hello-web", "client-fetch", "idle-rss", "nope"):
+    # Only wrk scenarios: refused before any server starts.
+    for name in ("client-fetch", "idle-rss", "nope"):
         with pytest.raises(SystemExit) as exit_info:
             main(["--scenarios", name])
         assert exit_info.value.code == 2
@@ -572,7 +574,8 @@ def test_floor_table_gives_medians_and_ratios_to_stock() -> None:
     assert rows[2] == ["hello-bare", "null", "300", "3.00", "20.0 (19.0 to 21.0)", "0.25"]
 
 
-async def test_the_null_floor_server_answers_like_the_bare_app(io_loop: Any) -> None:
+@pytest.mark.parametrize("app", ["bare", "web"])
+async def test_the_null_floor_server_answers_like_the_app(io_loop: Any, app: str) -> None:
     # bench/floor.py's null loop must answer what wrk's scenarios check
     # (GET / and a Content-Length POST, over one keep-alive connection), and
     # leave quietly when the client closes.
@@ -584,7 +587,7 @@ async def test_the_null_floor_server_answers_like_the_bare_app(io_loop: Any) -> 
     from bench.floor import make_null_server
     from bench.scenarios import browser_head
 
-    server = make_null_server()
+    server = make_null_server(app)
     sock, port = bind_unused_port()
     server.add_sockets([sock])
     stream = IOStream(socket.socket())

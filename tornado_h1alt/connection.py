@@ -117,8 +117,9 @@ class HTTP1Connection(httputil.HTTPConnection):
     _finished = False
     _finish_waiter: Optional[Future[None]] = None
     # Whether reading this message ended by waiting for our side's message
-    # to be finished (so the IOLoop has turned since): read by the server's
-    # request loop.  (An attribute: a property is a Python call per request.)
+    # to be finished from another callback (see _wait_for_finish): read by
+    # the server's request loop.  (An attribute: a property is a Python call
+    # per request.)
     waited_for_finish = False
     _close_callback: Optional[Callable[[], None]] = None
     _pending_write: Optional[Future[None]] = None
@@ -272,14 +273,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                 # Only a finish() that returned ends the delegate's message: if
                 # it raised, on_connection_close still follows.
                 self._delegate_open = False
-            # While the application produces its response, the stream is not
-            # being read, so only a close callback notices a vanished peer.
             if not self._finished and self.stream is not None and not self.stream.closed():
-                self.stream.set_close_callback(self._on_connection_close)
-                self._stream_close_callback_set = True
-                waiter = self._finish_waiter = Future()
-                self.waited_for_finish = True
-                await waiter
+                await self._wait_for_finish()
             if self.is_client and not exchange.keep_alive:
                 self.close()
             return self.stream is not None and not self.stream.closed()
@@ -309,6 +304,32 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._head_timer.cancel()
             if self._close_callback is not None or self._stream_close_callback_set:
                 self._clear_callbacks()
+
+    async def _wait_for_finish(self) -> None:
+        """Wait for the application to finish the response it is producing.
+
+        While it works, the stream is not being read, so only the stream's
+        close callback notices a vanished peer.  But setting it makes
+        IOStream listen for reads (epoll_ctl), and when the next request
+        then arrives before it is read, IOStream reads it into its buffer
+        and stops listening (epoll_ctl again): two system calls and their
+        IOLoop bookkeeping per request.  Most applications (tornado.web's
+        handlers among them) finish within one turn of the IOLoop, so the
+        callback is set only if the application has not finished by then.
+        """
+        self.waited_for_finish = True
+        await asyncio.sleep(0)
+        if self._finished or self.stream is None:
+            return
+        if self.stream.closed():
+            # Closed during that turn (a failed write): as the close
+            # callback would have.
+            self._on_connection_close()
+            return
+        self.stream.set_close_callback(self._on_connection_close)
+        self._stream_close_callback_set = True
+        waiter = self._finish_waiter = Future()
+        await waiter
 
     async def _read_heads(self, delegate: httputil.HTTPMessageDelegate) -> bool:
         """Read the head, and on a client any 1xx heads before it; hand each
