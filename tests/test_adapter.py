@@ -1353,10 +1353,10 @@ async def test_the_ioloop_turns_between_a_response_and_the_next_read(
 ) -> None:
     # With nothing of the next request buffered, the serving loop lets the
     # IOLoop turn before it reads (as Tornado does): a read at once would
-    # find nothing and cost a recv() and an epoll wake-up.  Once after a
-    # response written while the request was read; twice after one written
-    # from another callback (tornado.web answers from a Task), where one
-    # turn was too soon for every request under wrk (see
+    # find nothing and cost a recv() and an epoll wake-up.  After a response
+    # written from another callback (tornado.web answers from a Task), the
+    # exchange's end wakes the loop a turn later, and it still yields once
+    # more: one turn was too soon for every request under wrk (see
     # HTTP1ServerConnection._serve).  A callback that reschedules itself
     # counts the turns.
     loop = IOLoop.current().asyncio_loop  # type: ignore[attr-defined]

@@ -116,11 +116,6 @@ class HTTP1Connection(httputil.HTTPConnection):
     # wait for that (see _end_exchange).
     _finished = False
     _finish_waiter: Optional[Future[None]] = None
-    # Whether reading this message ended by waiting for our side's message
-    # to be finished from another callback (see _wait_for_finish): read by
-    # the server's request loop.  (An attribute: a property is a Python call
-    # per request.)
-    waited_for_finish = False
     _close_callback: Optional[Callable[[], None]] = None
     _pending_write: Optional[Future[None]] = None
     _streaming_body = False  # write() was called: the body goes in pieces
@@ -306,30 +301,33 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._clear_callbacks()
 
     async def _wait_for_finish(self) -> None:
-        """Wait for the application to finish the response it is producing.
+        """Wait for the application to finish the response it is producing."""
+        waiter = self._finish_waiter = Future()
+        asyncio.get_running_loop().call_soon(self._listen_for_close)
+        await waiter
 
-        While it works, the stream is not being read, so only the stream's
-        close callback notices a vanished peer.  But setting it makes
+    def _listen_for_close(self) -> None:
+        """Let the stream's close callback notice a vanished peer, if the
+        application is still working a turn after the request.
+
+        While the application works, the stream is not being read, so only
+        the close callback notices a vanished peer.  But setting it makes
         IOStream listen for reads (epoll_ctl), and when the next request
         then arrives before it is read, IOStream reads it into its buffer
         and stops listening (epoll_ctl again): two system calls and their
         IOLoop bookkeeping per request.  Most applications (tornado.web's
-        handlers among them) finish within one turn of the IOLoop, so the
-        callback is set only if the application has not finished by then.
+        handlers among them) have finished by the time this runs: the
+        application's own callback was scheduled before it.
         """
-        self.waited_for_finish = True
-        await asyncio.sleep(0)
         if self._finished or self.stream is None:
             return
         if self.stream.closed():
-            # Closed during that turn (a failed write): as the close
-            # callback would have.
+            # Closed meanwhile (a failed write): as the close callback would
+            # have.
             self._on_connection_close()
             return
         self.stream.set_close_callback(self._on_connection_close)
         self._stream_close_callback_set = True
-        waiter = self._finish_waiter = Future()
-        await waiter
 
     async def _read_heads(self, delegate: httputil.HTTPMessageDelegate) -> bool:
         """Read the head, and on a client any 1xx heads before it; hand each
