@@ -734,17 +734,23 @@ async def test_client_disconnect_mid_body(
     assert _errors(caplog) == []
 
 
+def _setting_a_close_callback(ran: Future[None]) -> Callable[[Recorder], None]:
+    """An ``on_headers`` that sets the connection's close callback to resolve ``ran``."""
+
+    def on_headers(recorder: Recorder) -> None:
+        assert recorder.connection is not None
+        recorder.connection.set_close_callback(lambda: _resolve(ran))
+
+    return on_headers
+
+
 async def test_client_disconnect_while_response_pending(
     raw_server: Callable[..., RawServer], caplog: pytest.LogCaptureFixture
 ) -> None:
     # After finish() the delegate is done: a later disconnect reaches the
     # connection's close callback, never on_connection_close as well.
     close_callback_ran: Future[None] = Future()
-
-    def on_headers(recorder: Recorder) -> None:
-        assert recorder.connection is not None
-        recorder.connection.set_close_callback(lambda: _resolve(close_callback_ran))
-
+    on_headers = _setting_a_close_callback(close_callback_ran)
     server = raw_server(respond=None, on_headers=on_headers)
     stream = await connect(server.port)
     await stream.write(GET)
@@ -1452,16 +1458,12 @@ async def test_a_stream_closed_before_the_application_finishes_ends_the_exchange
     # will never come.
     close_callback_ran: Future[None] = Future()
 
-    def on_headers(recorder: Recorder) -> None:
-        assert recorder.connection is not None
-        recorder.connection.set_close_callback(lambda: _resolve(close_callback_ran))
-
     def respond(recorder: Recorder) -> None:
         connection = recorder.connection
         assert isinstance(connection, tornado_h1alt.HTTP1Connection)
         IOLoop.current().add_callback(connection.stream.close)
 
-    server = raw_server(respond=respond, on_headers=on_headers)
+    server = raw_server(respond=respond, on_headers=_setting_a_close_callback(close_callback_ran))
     stream = await connect(server.port)
     try:
         await stream.write(GET)
