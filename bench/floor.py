@@ -83,7 +83,7 @@ def make_null_server(app: str = "bare") -> Any:
     import tornado.httpserver
 
     from bench.engine_cpu import NullServerConnection
-    from bench.server import BareApp, make_web_app
+    from bench.server import make_app
 
     class NullHTTPServer(tornado.httpserver.HTTPServer):
         # Every connection served, for a test to check how its loop ended
@@ -95,7 +95,7 @@ def make_null_server(app: str = "bare") -> Any:
             self.null_connections.append(connection)
             connection.start_serving(self)
 
-    return NullHTTPServer(BareApp() if app == "bare" else make_web_app())
+    return NullHTTPServer(make_app(app))
 
 
 def serve_null(port: int, app: str) -> None:

@@ -185,6 +185,11 @@ def make_web_app() -> tornado.web.Application:
     )
 
 
+def make_app(app: str) -> Any:
+    """The application named ``app``: "bare" (`BareApp`) or "web" (`make_web_app`)."""
+    return BareApp() if app == "bare" else make_web_app()
+
+
 # Connections this server process has accepted (GET /connections on the bare app).
 CONNECTIONS_ACCEPTED = [0]
 
@@ -194,7 +199,7 @@ def make_server(engine: str, app: str) -> tornado.httpserver.HTTPServer:
 
     It counts the connections it accepts in `CONNECTIONS_ACCEPTED`.
     """
-    request_callback: Any = BareApp() if app == "bare" else make_web_app()
+    request_callback = make_app(app)
     server: tornado.httpserver.HTTPServer
     if engine == "stock":
         server = tornado.httpserver.HTTPServer(request_callback)
